@@ -1,0 +1,127 @@
+//! `config.toml`: user settings, with defaults for everything. Unknown keys are
+//! an error that names the key, so a typo never silently does nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::time::parse_duration;
+
+/// Settings from `config.toml` (`BGJOBS_CONFIG`, else the platform config dir).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Finished jobs kept per workspace; older ones are pruned with their logs.
+    pub keep_finished: usize,
+    /// Finished jobs older than this are pruned automatically (`"30d"`); off when unset.
+    pub max_age: Option<String>,
+    /// Bound on each job's log, in bytes; past it the newest output is kept.
+    pub log_max_bytes: u64,
+    /// Desktop notifications on or off.
+    pub desktop: bool,
+    /// Jobs finishing within this window share one desktop notification.
+    pub coalesce_window: String,
+    /// The notifier exits after this long with nothing to do.
+    pub idle_timeout: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            keep_finished: 1000,
+            max_age: None,
+            log_max_bytes: 16 * 1024 * 1024,
+            desktop: true,
+            coalesce_window: "2s".into(),
+            idle_timeout: "5m".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Load from `BGJOBS_CONFIG`, else `<config dir>/bgjobs/config.toml`;
+    /// defaults when the file does not exist.
+    pub fn load() -> Result<Self> {
+        match Self::path() {
+            Some(path) => Self::load_from(&path),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// Where the config file is looked for.
+    pub fn path() -> Option<PathBuf> {
+        match std::env::var_os("BGJOBS_CONFIG") {
+            Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+            _ => directories::ProjectDirs::from("", "", "bgjobs").map(|d| d.config_dir().join("config.toml")),
+        }
+    }
+
+    /// Load from `path`; defaults when it does not exist.
+    pub fn load_from(path: &Path) -> Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => {
+                return Err(Error::Config {
+                    path: path.into(),
+                    detail: e.to_string(),
+                })
+            }
+        };
+        let bad = |detail: String| Error::Config {
+            path: path.into(),
+            detail,
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| bad(e.message().to_string()))?;
+        for (key, value) in [
+            ("coalesce_window", Some(&config.coalesce_window)),
+            ("idle_timeout", Some(&config.idle_timeout)),
+            ("max_age", config.max_age.as_ref()),
+        ] {
+            if let Some(value) = value {
+                parse_duration(value).map_err(|e| bad(format!("{key}: {e}")))?;
+            }
+        }
+        if config.log_max_bytes < 4096 {
+            return Err(bad("log_max_bytes: must be at least 4096".into()));
+        }
+        Ok(config)
+    }
+
+    /// `max_age` as a duration.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age.as_deref().and_then(|v| parse_duration(v).ok())
+    }
+
+    /// `coalesce_window` as a duration.
+    pub fn coalesce_window(&self) -> Duration {
+        parse_duration(&self.coalesce_window).unwrap_or(Duration::from_secs(2))
+    }
+
+    /// `idle_timeout` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        parse_duration(&self.idle_timeout).unwrap_or(Duration::from_secs(300))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = std::env::temp_dir().join(format!("bgjobs-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        std::fs::write(&path, "keep_finished = 5\nkeep_finishd = 6\n").unwrap();
+        let err = Config::load_from(&path).unwrap_err().to_string();
+        assert!(err.contains("keep_finishd"), "{err}");
+        std::fs::write(&path, "keep_finished = 5\nidle_timeout = \"1m\"\n").unwrap();
+        let config = Config::load_from(&path).unwrap();
+        assert_eq!(config.keep_finished, 5);
+        assert_eq!(config.idle_timeout(), Duration::from_secs(60));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,53 @@
+//! Durable file operations: owner-only directories and files, and the atomic
+//! replace that every record write goes through.
+//!
+//! Every write happens under the workspace lock, so one fixed temp name per
+//! directory is enough: a writer that crashed mid-write leaves at most one temp
+//! file, and the next write to that directory reuses (and so removes) it.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{IoContext, Result};
+
+#[cfg(unix)]
+#[path = "fsio/unix.rs"]
+mod platform;
+#[cfg(windows)]
+#[path = "fsio/windows.rs"]
+mod platform;
+
+pub use platform::{create_private_dir_all, open_private, sync_dir};
+
+/// Name of the temp file used by [`write_atomic`] in each directory.
+pub const TEMP_NAME: &str = ".tmp-write";
+
+/// Replace `dir/name` with `bytes` so that a reader sees either the old or the
+/// new content, never a torn one, and the new content survives a crash once
+/// this returns. Must be called with the workspace lock held.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(TEMP_NAME);
+    let dest = dir.join(name);
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    let mut file = open_private(&tmp, &opts).at("cannot create", &tmp)?;
+    file.write_all(bytes).at("cannot write", &tmp)?;
+    file.sync_all().at("cannot sync", &tmp)?;
+    drop(file);
+    platform::replace(&tmp, &dest).at("cannot replace", &dest)?;
+    platform::sync_dir(dir).at("cannot sync directory", dir)
+}
+
+/// Read a whole small file, closing it at once (on Windows an open reader
+/// would make a concurrent writer's rename fail).
+pub fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
+    std::fs::read(path)
+}
+
+/// Open (creating if needed) a file for appending, owner-only.
+pub fn open_append(path: &Path) -> Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.append(true).create(true);
+    open_private(path, &opts).at("cannot open", path)
+}

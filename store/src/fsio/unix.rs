@@ -1,0 +1,28 @@
+//! Unix side of [`crate::fsio`]: modes 0700/0600, `rename(2)`, directory fsync.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Create `path` and its missing parents with mode 0700.
+pub fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(path)
+}
+
+/// Open with `opts`; a file created by this call gets mode 0600.
+pub fn open_private(path: &Path, opts: &OpenOptions) -> io::Result<File> {
+    let mut opts = opts.clone();
+    opts.mode(0o600);
+    opts.open(path)
+}
+
+/// Atomically replace `dest` with `src`.
+pub fn replace(src: &Path, dest: &Path) -> io::Result<()> {
+    std::fs::rename(src, dest)
+}
+
+/// Make a rename inside `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

@@ -1,0 +1,40 @@
+//! Windows side of [`crate::fsio`]: ACLs are inherited from the per-user local
+//! app-data directory; a rename refused because a reader holds the target open
+//! is retried briefly.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Create `path` and its missing parents.
+pub fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
+/// Open with `opts`.
+pub fn open_private(path: &Path, opts: &OpenOptions) -> io::Result<File> {
+    opts.open(path)
+}
+
+/// Atomically replace `dest` with `src`, retrying for up to a second while a
+/// reader has `dest` open ("access denied" / sharing violation).
+pub fn replace(src: &Path, dest: &Path) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match std::fs::rename(src, dest) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// NTFS journals the rename itself; a directory cannot be fsynced through std.
+pub fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! Process identity: a pid plus the process's start time, so that a pid the
+//! system has since given to another process is never mistaken for ours.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(target_os = "linux")]
+#[path = "identity/linux.rs"]
+mod platform;
+#[cfg(target_os = "macos")]
+#[path = "identity/macos.rs"]
+mod platform;
+#[cfg(windows)]
+#[path = "identity/windows.rs"]
+mod platform;
+
+/// A live process, named so that it cannot be confused with a later process
+/// that reuses its pid. `start` is in the platform's own unit (Linux: clock
+/// ticks since boot; macOS: microseconds since the epoch; Windows: FILETIME).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProcessIdentity {
+    /// The process id.
+    pub pid: u32,
+    /// The process's start time, platform units.
+    pub start: u64,
+}
+
+impl ProcessIdentity {
+    /// The identity of the running process `pid`, or `None` when there is no
+    /// such process or it has already exited (a zombie counts as exited).
+    pub fn of(pid: u32) -> Option<Self> {
+        platform::start_time(pid).map(|start| Self { pid, start })
+    }
+
+    /// The identity of the calling process.
+    pub fn current() -> Option<Self> {
+        Self::of(std::process::id())
+    }
+
+    /// Whether this exact process is still running.
+    pub fn is_alive(&self) -> bool {
+        platform::start_time(self.pid) == Some(self.start)
+    }
+
+    /// The parent of the running process `pid`, when it can be found.
+    pub fn parent_of(pid: u32) -> Option<Self> {
+        platform::parent_pid(pid).and_then(Self::of)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_process_is_alive_and_a_changed_start_is_not() {
+        let me = ProcessIdentity::current().expect("own identity");
+        assert!(me.is_alive());
+        let impostor = ProcessIdentity { start: me.start + 1, ..me };
+        assert!(!impostor.is_alive());
+    }
+
+    #[test]
+    fn exited_child_is_gone() {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--list")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let id = ProcessIdentity::of(child.id());
+        child.wait().unwrap();
+        if let Some(id) = id {
+            assert!(!id.is_alive());
+        }
+    }
+
+    #[test]
+    fn parent_is_found() {
+        let parent = ProcessIdentity::parent_of(std::process::id()).expect("parent");
+        assert!(parent.is_alive());
+    }
+}

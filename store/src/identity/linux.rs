@@ -1,0 +1,23 @@
+//! Linux: `/proc/<pid>/stat`, field 22 (start time in clock ticks since boot).
+
+/// Fields after the `(comm)` field, which may itself hold spaces and parens.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// Start time of `pid`, `None` if it does not exist or is a zombie.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let fields = stat_fields(pid)?;
+    // fields[0] is field 3 (state); field 22 is fields[19].
+    match fields.first()?.as_str() {
+        "Z" | "X" | "x" => None,
+        _ => fields.get(19)?.parse().ok(),
+    }
+}
+
+/// Parent pid (field 4).
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}

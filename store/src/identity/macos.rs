@@ -1,0 +1,34 @@
+//! macOS: `proc_pidinfo(PROC_PIDTBSDINFO)`, start time in microseconds.
+
+fn bsd_info(pid: u32) -> Option<libc::proc_bsdinfo> {
+    let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
+    // SAFETY: `info` is a valid, writable buffer of `size` bytes.
+    let n = unsafe {
+        libc::proc_pidinfo(
+            pid as libc::c_int,
+            libc::PROC_PIDTBSDINFO,
+            0,
+            (&mut info as *mut libc::proc_bsdinfo).cast(),
+            size,
+        )
+    };
+    (n == size).then_some(info)
+}
+
+/// `SZOMB` from `<sys/proc.h>`.
+const SZOMB: u32 = 5;
+
+/// Start time of `pid`, `None` if it does not exist or is a zombie.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let info = bsd_info(pid)?;
+    if info.pbi_status == SZOMB {
+        return None;
+    }
+    Some(info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec)
+}
+
+/// Parent pid.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    bsd_info(pid).map(|i| i.pbi_ppid)
+}

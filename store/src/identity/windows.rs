@@ -1,0 +1,63 @@
+//! Windows: `GetProcessTimes` creation time; a process that has exited (even
+//! while handles keep its object alive) counts as gone.
+
+use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE, STILL_ACTIVE};
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
+};
+use windows_sys::Win32::System::Threading::{
+    GetExitCodeProcess, GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+};
+
+struct Handle(HANDLE);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle was returned open by the OS and is closed once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// Creation time of `pid` as a FILETIME, `None` if it has exited or is unknown.
+pub fn start_time(pid: u32) -> Option<u64> {
+    // SAFETY: plain Win32 calls on a handle we own; out-pointers are valid.
+    unsafe {
+        let raw = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if raw.is_null() {
+            return None;
+        }
+        let handle = Handle(raw);
+        let mut code = 0u32;
+        if GetExitCodeProcess(handle.0, &mut code) == 0 || code != STILL_ACTIVE as u32 {
+            return None;
+        }
+        let zero = FILETIME { dwLowDateTime: 0, dwHighDateTime: 0 };
+        let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+        if GetProcessTimes(handle.0, &mut created, &mut exited, &mut kernel, &mut user) == 0 {
+            return None;
+        }
+        Some((u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime))
+    }
+}
+
+/// Parent pid, from a ToolHelp process snapshot.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    // SAFETY: the snapshot handle is owned and closed; the entry is sized.
+    unsafe {
+        let snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+        if snap.is_null() || snap as isize == -1 {
+            return None;
+        }
+        let snap = Handle(snap);
+        let mut entry: PROCESSENTRY32W = std::mem::zeroed();
+        entry.dwSize = std::mem::size_of::<PROCESSENTRY32W>() as u32;
+        let mut ok = Process32FirstW(snap.0, &mut entry);
+        while ok != 0 {
+            if entry.th32ProcessID == pid {
+                return Some(entry.th32ParentProcessID);
+            }
+            ok = Process32NextW(snap.0, &mut entry);
+        }
+        None
+    }
+}

@@ -1,0 +1,192 @@
+//! The job record, as stored in `jobs/<id>.json` and printed by `--json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::ProcessIdentity;
+use crate::time::Timestamp;
+
+/// Schema version written into every record.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Exit code of `wait` and `run` for a job cancelled, lost or timed out.
+pub const EXIT_ABORTED: i32 = 125;
+
+/// Where a job is in its life. `queued` and `running` are active; the rest are
+/// final and never change again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Recorded, its command not started yet.
+    Queued,
+    /// Its command is running.
+    Running,
+    /// The command exited with status 0.
+    Succeeded,
+    /// The command exited non-zero, was killed by a signal, or could not start.
+    Failed,
+    /// Cancelled by a user, a session's end or an interrupt.
+    Cancelled,
+    /// Its worker disappeared without recording an end.
+    Lost,
+    /// Its `--timeout` passed and its process tree was ended.
+    TimedOut,
+}
+
+impl Status {
+    /// Whether the job is still queued or running.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Queued | Status::Running)
+    }
+
+    /// The word used in records and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::Lost => "lost",
+            Status::TimedOut => "timed_out",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One job. Field names and meanings are a contract (`shared/design.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Schema version of this record.
+    pub v: u32,
+    /// Per-workspace id, never reused.
+    pub id: u64,
+    /// Human title (defaults to the command line).
+    pub title: String,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// Directory the command runs in.
+    pub cwd: String,
+    /// Whether the job outlives the session that started it.
+    pub background: bool,
+    /// Owning session.
+    pub session_id: Option<String>,
+    /// Subagent inside that session, when known.
+    pub agent_id: Option<String>,
+    /// Dedupe key: an active job with the same key is reused.
+    pub key: Option<String>,
+    /// Where the job is in its life.
+    pub status: Status,
+    /// The command's exit code.
+    pub exit_code: Option<i32>,
+    /// Unix signal that ended the command.
+    pub signal: Option<i32>,
+    /// Why it was cancelled, lost, timed out or failed to start.
+    pub reason: Option<String>,
+    /// When the job was recorded.
+    pub created_at: Timestamp,
+    /// When its command started.
+    pub started_at: Option<Timestamp>,
+    /// When it reached a final status.
+    pub finished_at: Option<Timestamp>,
+    /// The command's process id.
+    pub pid: Option<u32>,
+    /// The job's log file.
+    pub log_path: String,
+    /// Last lines of output, bounded.
+    pub output_tail: String,
+    /// Time limit for the command, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// The process responsible for this job right now: the creating `run`
+    /// until the detached worker takes over, then the worker. When it is gone
+    /// while the job is active, the job is lost.
+    #[serde(default)]
+    pub worker: Option<ProcessIdentity>,
+    /// The command's process (leader of its process group / Job Object).
+    #[serde(default)]
+    pub process: Option<ProcessIdentity>,
+    /// Set by `cancel` before it signals, so that the worker records
+    /// `cancelled` rather than the signal's exit.
+    #[serde(default)]
+    pub cancel_requested: Option<String>,
+}
+
+impl Job {
+    /// The exit code `wait` reports for this job once final: 0, the command's
+    /// code, 128+signal, or 125 for cancelled / lost / timed out.
+    pub fn wait_code(&self) -> i32 {
+        match self.status {
+            Status::Succeeded => 0,
+            Status::Failed => match (self.exit_code, self.signal) {
+                (_, Some(sig)) => 128 + sig,
+                (Some(code), None) if code != 0 => code,
+                _ => 1,
+            },
+            Status::Cancelled | Status::Lost | Status::TimedOut => EXIT_ABORTED,
+            Status::Queued | Status::Running => 0,
+        }
+    }
+
+    /// Record a final status, unless the job is already final.
+    pub fn finish(&mut self, status: Status, reason: Option<String>) -> bool {
+        if !self.status.is_active() {
+            return false;
+        }
+        self.status = status;
+        if reason.is_some() {
+            self.reason = reason;
+        }
+        self.finished_at = Some(Timestamp::now());
+        true
+    }
+
+    /// How long the job ran (or has been running).
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        let start = self.started_at?;
+        Some(match self.finished_at {
+            Some(end) => start.until(end),
+            None => start.elapsed(),
+        })
+    }
+}
+
+/// What `run` knows about a job before it is recorded.
+#[derive(Debug, Clone, Default)]
+pub struct NewJob {
+    /// Title; the command line when `None`.
+    pub title: Option<String>,
+    /// The command and its arguments (at least one element).
+    pub command: Vec<String>,
+    /// Where it runs.
+    pub cwd: String,
+    /// Background flag.
+    pub background: bool,
+    /// Owning session.
+    pub session_id: Option<String>,
+    /// Subagent.
+    pub agent_id: Option<String>,
+    /// Dedupe key.
+    pub key: Option<String>,
+    /// Time limit.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Render a command line for a title, quoting arguments that need it.
+pub fn command_line(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

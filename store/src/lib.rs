@@ -1,0 +1,29 @@
+//! `bgjobs-store`: the per-workspace job store of bgjobs.
+//!
+//! Everything here is synchronous and needs no daemon: workspace resolution
+//! ([`workspace`]), the state root ([`root`]), the locked store of job records
+//! ([`store`], [`job`]), process identity and liveness ([`identity`]), process
+//! trees ([`tree`]), bounded logs ([`log`]), retention ([`retention`]) and
+//! settings ([`config`]). The store is the truth; everything else in bgjobs
+//! (the notifier, hooks, `wait`) reads it and acts on what it says.
+
+pub mod config;
+pub mod error;
+pub mod fsio;
+pub mod identity;
+pub mod job;
+pub mod log;
+mod record;
+pub mod retention;
+pub mod root;
+pub mod store;
+pub mod time;
+pub mod tree;
+pub mod workspace;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use identity::ProcessIdentity;
+pub use job::{Job, NewJob, Status};
+pub use root::StateRoot;
+pub use store::{Created, ListFilter, Listing, Store, Warning};

@@ -1,0 +1,130 @@
+//! Job logs: bounded per job. Past the bound the oldest output is dropped and
+//! the newest kept, with a line at the top saying how much was dropped.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::fsio;
+
+/// Appends a job's output to its log, keeping the file under `limit` bytes.
+/// The worker is the only writer of a log, so no lock is needed.
+#[derive(Debug)]
+pub struct LogWriter {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    limit: u64,
+    dropped: u64,
+}
+
+impl LogWriter {
+    /// Open `path` for appending, bounded to `limit` bytes.
+    pub fn open(path: &Path, limit: u64) -> Result<Self> {
+        let file = fsio::open_append(path)?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            len,
+            limit: limit.max(4096),
+            dropped: 0,
+        })
+    }
+
+    /// Append `buf`, dropping the oldest output if the bound would be passed.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.len + buf.len() as u64 <= self.limit {
+            self.file.write_all(buf)?;
+            self.len += buf.len() as u64;
+            return Ok(());
+        }
+        self.roll(buf)
+    }
+
+    /// Rewrite the log as: a note of what was dropped, then the newest half of
+    /// the bound's worth of output (old tail plus `buf`), starting at a line.
+    fn roll(&mut self, buf: &[u8]) -> io::Result<()> {
+        let keep = (self.limit / 2) as usize;
+        let from_buf = buf.len().min(keep);
+        let from_file = (keep - from_buf).min(self.len as usize);
+        let mut kept = Vec::with_capacity(keep);
+        let mut old = File::open(&self.path)?;
+        old.seek(SeekFrom::Start(self.len - from_file as u64))?;
+        old.take(from_file as u64).read_to_end(&mut kept)?;
+        kept.extend_from_slice(&buf[buf.len() - from_buf..]);
+        // Start at a line boundary when one is near, so no half line leads.
+        let cut = kept.iter().take(4096).position(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let body = &kept[cut..];
+        self.dropped += self.len + buf.len() as u64 - body.len() as u64;
+        let note = format!(
+            "[bgjobs: {} bytes of earlier output dropped; this log keeps the newest output, up to {} bytes]\n",
+            self.dropped, self.limit
+        );
+        let mut tmp = self.path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        {
+            let mut out = fsio::open_private(&tmp, File::options().write(true).create(true).truncate(true))
+                .map_err(io::Error::other)?;
+            out.write_all(note.as_bytes())?;
+            out.write_all(body)?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        self.file = fsio::open_append(&self.path).map_err(io::Error::other)?;
+        self.len = (note.len() + body.len()) as u64;
+        Ok(())
+    }
+
+    /// Flush to disk.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+/// The last `max_lines` lines of the file at `path`, from at most its last
+/// `max_bytes` bytes, as text.
+pub fn tail(path: &Path, max_lines: usize, max_bytes: u64) -> String {
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(max_bytes);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    drop(file);
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.trim_end_matches('\n');
+    let lines: Vec<&str> = text.rsplit('\n').take(max_lines).collect();
+    let mut lines: Vec<&str> = lines.into_iter().rev().collect();
+    if start > 0 && lines.len() > 1 && lines.len() == text.split('\n').count() {
+        lines.remove(0); // the first line is cut off
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_keeps_newest_output() {
+        let dir = std::env::temp_dir().join(format!("bgjobs-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("1.log");
+        let mut log = LogWriter::open(&path, 8192).unwrap();
+        for i in 0..5000 {
+            log.write(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() <= 8192, "{}", text.len());
+        assert!(text.starts_with("[bgjobs: "), "{}", &text[..80]);
+        assert!(text.ends_with("line 4999\n"));
+        assert!(!text.contains("line 10\n"));
+        assert_eq!(tail(&path, 2, 4096), "line 4998\nline 4999");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
