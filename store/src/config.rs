@@ -54,7 +54,8 @@ impl Config {
     pub fn path() -> Option<PathBuf> {
         match std::env::var_os("BGJOBS_CONFIG") {
             Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-            _ => directories::ProjectDirs::from("", "", "bgjobs").map(|d| d.config_dir().join("config.toml")),
+            _ => directories::ProjectDirs::from("", "", "bgjobs")
+                .map(|d| d.config_dir().join("config.toml")),
         }
     }
 

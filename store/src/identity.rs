@@ -55,7 +55,10 @@ mod tests {
     fn current_process_is_alive_and_a_changed_start_is_not() {
         let me = ProcessIdentity::current().expect("own identity");
         assert!(me.is_alive());
-        let impostor = ProcessIdentity { start: me.start + 1, ..me };
+        let impostor = ProcessIdentity {
+            start: me.start + 1,
+            ..me
+        };
         assert!(!impostor.is_alive());
     }
 

@@ -55,7 +55,11 @@ impl LogWriter {
         old.take(from_file as u64).read_to_end(&mut kept)?;
         kept.extend_from_slice(&buf[buf.len() - from_buf..]);
         // Start at a line boundary when one is near, so no half line leads.
-        let cut = kept.iter().take(4096).position(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let cut = kept
+            .iter()
+            .take(4096)
+            .position(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
         let body = &kept[cut..];
         self.dropped += self.len + buf.len() as u64 - body.len() as u64;
         let note = format!(
@@ -66,8 +70,11 @@ impl LogWriter {
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
         {
-            let mut out = fsio::open_private(&tmp, File::options().write(true).create(true).truncate(true))
-                .map_err(io::Error::other)?;
+            let mut out = fsio::open_private(
+                &tmp,
+                File::options().write(true).create(true).truncate(true),
+            )
+            .map_err(io::Error::other)?;
             out.write_all(note.as_bytes())?;
             out.write_all(body)?;
         }

@@ -68,7 +68,11 @@ pub fn prune(store: &Store, policy: Policy) -> Result<Vec<u64>> {
             let _ = std::fs::remove_file(store.log_path(id));
         }
         let jobs = store.job_path(0).with_file_name("");
-        crate::fsio::sync_dir(&jobs).map_err(|e| crate::Error::Io { action: "cannot sync directory", path: jobs, source: e })?;
+        crate::fsio::sync_dir(&jobs).map_err(|e| crate::Error::Io {
+            action: "cannot sync directory",
+            path: jobs,
+            source: e,
+        })?;
         Ok(removed)
     })
 }

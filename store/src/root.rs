@@ -18,7 +18,8 @@ impl StateRoot {
         match std::env::var_os("BGJOBS_HOME") {
             Some(home) if !home.is_empty() => Self::at(PathBuf::from(home)),
             _ => {
-                let dirs = directories::ProjectDirs::from("", "", "bgjobs").ok_or(Error::NoStateRoot)?;
+                let dirs =
+                    directories::ProjectDirs::from("", "", "bgjobs").ok_or(Error::NoStateRoot)?;
                 Self::at(dirs.data_local_dir().to_path_buf())
             }
         }
@@ -28,7 +29,9 @@ impl StateRoot {
     /// must be a directory.
     pub fn at(path: PathBuf) -> Result<Self> {
         let path = if path.is_relative() {
-            std::env::current_dir().at("cannot read", Path::new("."))?.join(path)
+            std::env::current_dir()
+                .at("cannot read", Path::new("."))?
+                .join(path)
         } else {
             path
         };
@@ -41,7 +44,12 @@ impl StateRoot {
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::BadStateRoot { path, reason: e.to_string() }),
+            Err(e) => {
+                return Err(Error::BadStateRoot {
+                    path,
+                    reason: e.to_string(),
+                })
+            }
         }
         Ok(Self { path })
     }

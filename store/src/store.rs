@@ -160,7 +160,10 @@ impl Store {
     /// A name for job `id`'s process tree that is unique on this machine (the
     /// Windows Job Object is opened by it).
     pub fn tree_name(&self, id: u64) -> String {
-        format!("bgjobs-{:016x}-{id}", workspace::fnv1a(self.dir.to_string_lossy().as_bytes()))
+        format!(
+            "bgjobs-{:016x}-{id}",
+            workspace::fnv1a(self.dir.to_string_lossy().as_bytes())
+        )
     }
 
     /// Run `f` holding the workspace's exclusive lock.
@@ -353,7 +356,10 @@ impl Store {
                             entry.path().display()
                         ),
                     });
-                } else if let Some(id) = name.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok()) {
+                } else if let Some(id) = name
+                    .strip_suffix(".json")
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
                     if dir == &self.jobs {
                         ids.push(id);
                     }
@@ -477,9 +483,16 @@ impl Locked<'_> {
         let (ids, _) = self.store.scan()?;
         let mut high = self.meta()?.map(|m| m.pruned_through).unwrap_or(0);
         let mut active = Vec::new();
-        for entry in std::fs::read_dir(&self.store.jobs).at("cannot read", &self.store.jobs)?.flatten() {
+        for entry in std::fs::read_dir(&self.store.jobs)
+            .at("cannot read", &self.store.jobs)?
+            .flatten()
+        {
             let name = entry.file_name();
-            let digits: String = name.to_string_lossy().chars().take_while(char::is_ascii_digit).collect();
+            let digits: String = name
+                .to_string_lossy()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             high = high.max(digits.parse().unwrap_or(0));
         }
         for id in ids {

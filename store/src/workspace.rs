@@ -74,10 +74,19 @@ pub fn dir_name(workspace: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "root".into())
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(32)
         .collect();
-    format!("{slug}-{:016x}", fnv1a(workspace.to_string_lossy().as_bytes()))
+    format!(
+        "{slug}-{:016x}",
+        fnv1a(workspace.to_string_lossy().as_bytes())
+    )
 }
 
 /// FNV-1a, 64 bit: stable across versions and platforms, unlike std's hasher.

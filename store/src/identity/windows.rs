@@ -31,7 +31,10 @@ pub fn start_time(pid: u32) -> Option<u64> {
         if GetExitCodeProcess(handle.0, &mut code) == 0 || code != STILL_ACTIVE as u32 {
             return None;
         }
-        let zero = FILETIME { dwLowDateTime: 0, dwHighDateTime: 0 };
+        let zero = FILETIME {
+            dwLowDateTime: 0,
+            dwHighDateTime: 0,
+        };
         let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
         if GetProcessTimes(handle.0, &mut created, &mut exited, &mut kernel, &mut user) == 0 {
             return None;

@@ -66,7 +66,10 @@ impl Tree {
 }
 
 fn wide(name: &str) -> Vec<u16> {
-    format!("Local\\{name}").encode_utf16().chain(Some(0)).collect()
+    format!("Local\\{name}")
+        .encode_utf16()
+        .chain(Some(0))
+        .collect()
 }
 
 pub fn spawn(cmd: &mut Command, name: &str) -> std::io::Result<(Child, Tree)> {
@@ -77,7 +80,9 @@ pub fn spawn(cmd: &mut Command, name: &str) -> std::io::Result<(Child, Tree)> {
         return Err(std::io::Error::last_os_error());
     }
     let job = Handle(job);
-    let mut child = cmd.creation_flags(CREATE_NO_WINDOW | CREATE_SUSPENDED).spawn()?;
+    let mut child = cmd
+        .creation_flags(CREATE_NO_WINDOW | CREATE_SUSPENDED)
+        .spawn()?;
     // SAFETY: both handles are valid and open.
     if unsafe { AssignProcessToJobObject(job.0, child.as_raw_handle() as HANDLE) } == 0 {
         let err = std::io::Error::last_os_error();

@@ -1,0 +1,174 @@
+//! Command-line grammar. Every listing command takes `--json`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// bgjobs: keeps an agent's background jobs alive, recorded and reported.
+///
+/// Jobs are recorded per workspace (the git top level of the current
+/// directory, or `--workspace`). A job started with `--background` outlives
+/// the shell and the session that started it; `status`, `wait` and `logs`
+/// work from any session of the workspace.
+#[derive(Debug, Parser)]
+#[command(name = "bgjobs", version, propagate_version = true)]
+pub struct Cli {
+    /// Use this workspace instead of the one found from the current directory
+    /// (also BGJOBS_WORKSPACE).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a job: attached (output to the terminal, Ctrl-C cancels, exit code
+    /// is the command's) or with -b detached in the background.
+    Run(RunArgs),
+    /// Start a job in the background (same as `run --background`).
+    Enqueue(RunArgs),
+    /// List the workspace's jobs: all queued and running ones plus the 20 most
+    /// recent finished ones, newest first.
+    Status(StatusArgs),
+    /// Show one job's record and the tail of its output.
+    Show(ShowArgs),
+    /// Print a job's log; with -f, follow it until the job ends.
+    Logs(LogsArgs),
+    /// Wait for jobs to end. Exit 0 if all succeeded, the failed job's exit
+    /// code (128+n for a signal), 124 on timeout, 125 if one was cancelled,
+    /// lost or timed out, 2 for an unknown job.
+    Wait(WaitArgs),
+    /// Cancel jobs: end the whole process tree (SIGTERM, grace, SIGKILL) and
+    /// record `cancelled`.
+    Cancel(CancelArgs),
+    /// Remove finished jobs and their logs beyond the retention bound. Queued
+    /// and running jobs are never removed.
+    Prune(PruneArgs),
+    /// Internal: the detached worker that runs one job.
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Detach: start a worker in its own session and return at once, printing
+    /// the job id.
+    #[arg(short, long)]
+    pub background: bool,
+    /// Title shown in listings (default: the command line).
+    #[arg(long, value_name = "T")]
+    pub title: Option<String>,
+    /// Dedupe key: if an active job with this key exists, print its id and
+    /// start nothing.
+    #[arg(long, value_name = "K")]
+    pub key: Option<String>,
+    /// End the command's whole tree after this long and record `timed_out`
+    /// (e.g. 90s, 5m, 1h).
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Owning session (default: BGJOBS_SESSION_ID, else CLAUDE_CODE_SESSION_ID).
+    #[arg(long, value_name = "S")]
+    pub session: Option<String>,
+    /// Subagent that owns the job, inside its session.
+    #[arg(long, value_name = "A", hide = true)]
+    pub agent: Option<String>,
+    /// Print the job as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Include every finished job, not only the 20 most recent.
+    #[arg(long)]
+    pub all: bool,
+    /// Only this session's jobs.
+    #[arg(long, value_name = "S", conflicts_with = "mine")]
+    pub session: Option<String>,
+    /// Only the current session's jobs (BGJOBS_SESSION_ID / CLAUDE_CODE_SESSION_ID).
+    #[arg(long)]
+    pub mine: bool,
+    /// Print `{"workspace", "jobs", "warnings"}` as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Job id.
+    pub id: u64,
+    /// Print the job record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Job id.
+    pub id: u64,
+    /// Follow the log until the job ends.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Jobs to wait for (default: every queued or running job).
+    pub ids: Vec<u64>,
+    /// Return when the first of them ends.
+    #[arg(long)]
+    pub any: bool,
+    /// Give up after this long (exit 124).
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// With no ids: only this session's jobs.
+    #[arg(long, value_name = "S")]
+    pub session: Option<String>,
+    /// Print the jobs as JSON when they end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// Jobs to cancel.
+    #[arg(required_unless_present_any = ["session", "all"])]
+    pub ids: Vec<u64>,
+    /// Cancel every active job of this session.
+    #[arg(long, value_name = "S", conflicts_with_all = ["ids", "all"])]
+    pub session: Option<String>,
+    /// Cancel every active job of the workspace.
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+    /// Time between SIGTERM and SIGKILL.
+    #[arg(long, value_name = "DUR", default_value = "5s")]
+    pub grace: String,
+    /// Print the cancelled jobs as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Also remove finished jobs that ended longer ago than this.
+    #[arg(long, value_name = "DUR")]
+    pub older_than: Option<String>,
+    /// Keep at most this many finished jobs (default: `keep_finished` from the
+    /// config, 1000).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Print the removed ids as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The job to run.
+    pub id: u64,
+}

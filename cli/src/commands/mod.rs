@@ -1,0 +1,9 @@
+//! One module per command, each with a documented `run` entry point.
+
+pub mod cancel;
+pub mod logs;
+pub mod prune;
+pub mod run;
+pub mod show;
+pub mod status;
+pub mod wait;

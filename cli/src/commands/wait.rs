@@ -1,0 +1,155 @@
+//! `bgjobs wait`: block until jobs end; the exit code tells how they ended.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bgjobs_store::{Job, Store};
+use serde::Serialize;
+
+use crate::args::WaitArgs;
+use crate::context;
+use crate::failure::{exit_byte, Outcome};
+use crate::output;
+
+/// Exit code when the timeout passes first.
+pub const EXIT_TIMEOUT: u8 = 124;
+/// Longest pause between two looks at the store.
+const MAX_PAUSE: Duration = Duration::from_millis(50);
+
+/// How a wait ended.
+pub struct Waited {
+    /// The waited jobs as last read (final ones first, in the order they ended).
+    pub jobs: Vec<Job>,
+    /// Whether the deadline passed before the wait was satisfied.
+    pub timed_out: bool,
+}
+
+/// `wait --json`.
+#[derive(Serialize)]
+struct WaitJson<'a> {
+    jobs: &'a [Job],
+    timed_out: bool,
+}
+
+/// Entry point of `wait`.
+pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| context::duration("--timeout", t))
+        .transpose()?;
+    let store = context::open_store(workspace)?;
+    let ids = if args.ids.is_empty() {
+        active_jobs(&store, args.session.as_deref())?
+    } else {
+        let mut ids = Vec::new();
+        for id in args.ids {
+            store.get(id)?; // an unknown id is a usage error, before any wait
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    };
+    let waited = watch(&store, &ids, args.any, timeout.map(|t| Instant::now() + t))?;
+    let ended: Vec<&Job> = waited
+        .jobs
+        .iter()
+        .filter(|j| !j.status.is_active())
+        .collect();
+    if args.json {
+        output::json(&WaitJson {
+            jobs: &waited.jobs,
+            timed_out: waited.timed_out,
+        })?;
+    } else {
+        for job in &ended {
+            println!("{}", output::ended_line(job));
+        }
+    }
+    if waited.timed_out {
+        if !args.json {
+            let pending: Vec<String> = waited
+                .jobs
+                .iter()
+                .filter(|j| j.status.is_active())
+                .map(|j| j.id.to_string())
+                .collect();
+            eprintln!(
+                "bgjobs: timed out waiting for job(s) {}",
+                pending.join(", ")
+            );
+        }
+        return Ok(EXIT_TIMEOUT);
+    }
+    Ok(ended
+        .iter()
+        .map(|j| exit_byte(j.wait_code()))
+        .find(|&code| code != 0)
+        .unwrap_or(0))
+}
+
+/// The workspace's queued and running jobs (of `session` when given).
+pub fn active_jobs(
+    store: &Store,
+    session: Option<&str>,
+) -> Result<Vec<u64>, crate::failure::Failure> {
+    let mut ids = Vec::new();
+    for id in store.active_ids()? {
+        match store.get(id) {
+            Ok(job)
+                if job.status.is_active()
+                    && (session.is_none() || job.session_id.as_deref() == session) =>
+            {
+                ids.push(id)
+            }
+            Ok(_) | Err(bgjobs_store::Error::UnknownJob(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(ids)
+}
+
+/// Watch the store until every job in `ids` (with `any`: one of them) is
+/// final, or `deadline` passes. Each look also marks jobs whose worker died
+/// as lost, so this always ends.
+pub fn watch(
+    store: &Store,
+    ids: &[u64],
+    any: bool,
+    deadline: Option<Instant>,
+) -> Result<Waited, crate::failure::Failure> {
+    let mut pause = Duration::from_millis(1);
+    let mut ended: Vec<Job> = Vec::new();
+    let mut pending: Vec<u64> = ids.to_vec();
+    loop {
+        let mut still = Vec::new();
+        for &id in &pending {
+            let job = store.get(id)?;
+            if job.status.is_active() {
+                still.push(id);
+            } else {
+                ended.push(job);
+            }
+        }
+        pending = still;
+        let satisfied = pending.is_empty() || (any && !ended.is_empty());
+        let late = deadline.is_some_and(|d| Instant::now() >= d);
+        if satisfied || late {
+            let mut jobs = ended;
+            for &id in &pending {
+                jobs.push(store.get(id)?);
+            }
+            return Ok(Waited {
+                jobs,
+                timed_out: !satisfied,
+            });
+        }
+        let mut sleep = pause;
+        if let Some(d) = deadline {
+            sleep = sleep.min(d.saturating_duration_since(Instant::now()));
+        }
+        std::thread::sleep(sleep);
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+}

@@ -1,0 +1,58 @@
+//! A command's failure: one line for stderr and the exit code that goes with it.
+
+use bgjobs_store::Error;
+
+/// Exit code for usage errors and unknown jobs.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for everything else that went wrong.
+pub const EXIT_ERROR: u8 = 1;
+
+/// What `main` prints and exits with when a command fails.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+
+    /// Any other failure (exit 1).
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = match e {
+            Error::UnknownJob(_) | Error::Invalid(_) => EXIT_USAGE,
+            _ => EXIT_ERROR,
+        };
+        Self {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Result of a command: the exit code on success.
+pub type Outcome = Result<u8, Failure>;
+
+/// A job's exit code as a process exit status byte: a non-zero code never
+/// becomes 0 (Windows codes are 32 bits; Unix keeps the low 8).
+pub fn exit_byte(code: i32) -> u8 {
+    match (code & 0xff) as u8 {
+        0 if code != 0 => 1,
+        byte => byte,
+    }
+}

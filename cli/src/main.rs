@@ -1,0 +1,45 @@
+//! `bgjobs`: keeps an agent's background jobs alive, recorded and reported.
+//!
+//! `main` parses the command line and dispatches to one entry point per
+//! command in `commands/`; each returns an exit code or a [`Failure`] that is
+//! printed as one line on stderr.
+
+mod args;
+mod commands;
+mod context;
+mod failure;
+mod output;
+mod platform;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_) | Command::Worker(_)) {
+        // Like every Unix filter: `bgjobs status | head` ends quietly.
+        platform::default_sigpipe();
+    }
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(cli.workspace, args, false),
+        Command::Enqueue(args) => commands::run::run(cli.workspace, args, true),
+        Command::Status(args) => commands::status::run(cli.workspace, args),
+        Command::Show(args) => commands::show::run(cli.workspace, args),
+        Command::Logs(args) => commands::logs::run(cli.workspace, args),
+        Command::Wait(args) => commands::wait::run(cli.workspace, args),
+        Command::Cancel(args) => commands::cancel::run(cli.workspace, args),
+        Command::Prune(args) => commands::prune::run(cli.workspace, args),
+        Command::Worker(args) => worker::run_detached(cli.workspace, args.id),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("bgjobs: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Output shared by commands: JSON printing and the human renderings of jobs.
+
+use std::io::Write;
+
+use bgjobs_store::time::short_duration;
+use bgjobs_store::{Job, Status};
+use serde::Serialize;
+
+use crate::failure::Failure;
+
+/// Print `value` as one JSON document on stdout.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out));
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::error(format!("cannot write output: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `failed (exit 1)`, `failed (signal 9)`, `succeeded`, `running`...
+pub fn status_word(job: &Job) -> String {
+    match (job.status, job.exit_code, job.signal) {
+        (Status::Failed, _, Some(sig)) => format!("failed (signal {sig})"),
+        (Status::Failed, Some(code), None) => format!("failed (exit {code})"),
+        (status, _, _) => status.to_string(),
+    }
+}
+
+/// For a finished job how long it ran; for an active one how long it has
+/// been running or queued.
+pub fn age_or_duration(job: &Job) -> String {
+    match (job.duration(), job.status) {
+        (Some(d), _) => short_duration(d),
+        (None, Status::Queued) => short_duration(job.created_at.elapsed()),
+        (None, _) => "-".into(),
+    }
+}
+
+/// One line that says how a job ended, for `wait` and notices.
+pub fn ended_line(job: &Job) -> String {
+    let mut line = format!("job {} {}", job.id, status_word(job));
+    if let Some(d) = job.duration() {
+        line.push_str(&format!(" after {}", short_duration(d)));
+    }
+    line.push_str(&format!(": {}", job.title));
+    if let Some(reason) = &job.reason {
+        line.push_str(&format!(" ({reason})"));
+    }
+    line
+}

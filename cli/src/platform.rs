@@ -1,0 +1,11 @@
+//! The CLI's small platform interface: starting the detached worker and
+//! reading how a process ended.
+
+#[cfg(unix)]
+#[path = "platform/unix.rs"]
+mod imp;
+#[cfg(windows)]
+#[path = "platform/windows.rs"]
+mod imp;
+
+pub use imp::{default_sigpipe, signal_of, spawn_detached};

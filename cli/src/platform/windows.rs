@@ -1,0 +1,54 @@
+//! Windows: the worker starts detached (no console, its own process group)
+//! and breaks away from the caller's Job Object only where that job allows
+//! breakaway; asking where it is not allowed fails with "access denied".
+
+use std::os::windows::process::CommandExt;
+use std::process::{Child, Command, ExitStatus};
+
+use windows_sys::Win32::System::JobObjects::{
+    IsProcessInJob, JobObjectExtendedLimitInformation, QueryInformationJobObject,
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_BREAKAWAY_OK,
+};
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcess, CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS,
+};
+
+/// Whether this process is in a Job Object that permits breakaway.
+fn breakaway_allowed() -> bool {
+    // SAFETY: plain queries with valid out-pointers; a null job handle means
+    // the job of the calling process.
+    unsafe {
+        let mut in_job = 0;
+        if IsProcessInJob(GetCurrentProcess(), std::ptr::null_mut(), &mut in_job) == 0
+            || in_job == 0
+        {
+            return false;
+        }
+        let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+        let ok = QueryInformationJobObject(
+            std::ptr::null_mut(),
+            JobObjectExtendedLimitInformation,
+            (&mut info as *mut JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+            std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            std::ptr::null_mut(),
+        );
+        ok != 0 && info.BasicLimitInformation.LimitFlags & JOB_OBJECT_LIMIT_BREAKAWAY_OK != 0
+    }
+}
+
+/// Spawn `cmd` detached from the console and, where allowed, from the job.
+pub fn spawn_detached(cmd: &mut Command) -> std::io::Result<Child> {
+    let mut flags = DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP;
+    if breakaway_allowed() {
+        flags |= CREATE_BREAKAWAY_FROM_JOB;
+    }
+    cmd.creation_flags(flags).spawn()
+}
+
+/// Windows has no signals.
+pub fn signal_of(_status: &ExitStatus) -> Option<i32> {
+    None
+}
+
+/// Windows has no SIGPIPE.
+pub fn default_sigpipe() {}

@@ -1,0 +1,266 @@
+//! The job worker: runs one job's command in its own process tree, copies its
+//! output to the bounded log, enforces the timeout, and records every step in
+//! the store — the final state always before anything else is told.
+//!
+//! It runs either detached (`bgjobs worker ID`, started by `run -b`) or
+//! inside `bgjobs run` itself for an attached job.
+
+mod pump;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bgjobs_store::log::{self, LogWriter};
+use bgjobs_store::time::{short_duration, Timestamp};
+use bgjobs_store::{retention, tree, Job, ProcessIdentity, Status, Store};
+
+use crate::context;
+use crate::failure::{Failure, Outcome};
+use crate::platform;
+use pump::{Echo, Pumps};
+
+/// Time a command's tree gets between SIGTERM and SIGKILL on timeout or interrupt.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long output still in flight is awaited after the command exits.
+const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+/// Exit code of an attached `run` that was interrupted (as a shell: 128+SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// How the worker is attached to the caller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Detached worker: output only to the log.
+    Detached,
+    /// Inside `bgjobs run`: output also to the terminal, Ctrl-C cancels.
+    Attached,
+}
+
+/// What ended the wait for the command.
+enum Event {
+    Exited(std::io::Result<ExitStatus>),
+    Interrupted,
+}
+
+/// How the command came to its end, as the worker saw it.
+struct Ending {
+    status: Option<ExitStatus>,
+    timed_out: Option<Duration>,
+    interrupted: bool,
+}
+
+/// Entry point of `bgjobs worker ID`: the detached worker.
+pub fn run_detached(workspace: Option<PathBuf>, id: u64) -> Outcome {
+    let store = context::open_store(workspace)?;
+    let job = store.with_lock(|tx| tx.job(id))?;
+    execute(&store, job, Mode::Detached)?;
+    Ok(0)
+}
+
+/// Run `job` to its end and return its final record.
+pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
+    if job.status != Status::Queued || job.cancel_requested.is_some() {
+        return Ok(job);
+    }
+    let id = job.id;
+    let log = LogWriter::open(Path::new(&job.log_path), store.config().log_max_bytes)?;
+    let log = Arc::new(Mutex::new(log));
+
+    let (reader_out, reader_err, mut cmd) = match prepare(&job, mode) {
+        Ok(parts) => parts,
+        Err(reason) => return Ok(fail_to_start(store, id, reason, None)?),
+    };
+    let name = store.tree_name(id);
+    let spawned = tree::spawn(&mut cmd, &name);
+    drop(cmd); // closes our copies of the pipes' write ends
+    let (mut child, tree) = match spawned {
+        Ok(parts) => parts,
+        Err(e) => {
+            let (code, reason) = start_error(&job.command[0], &e);
+            return Ok(fail_to_start(store, id, reason, Some(code))?);
+        }
+    };
+
+    let me = ProcessIdentity::current();
+    let process = ProcessIdentity::of(child.id());
+    let job = store.update(id, |j| {
+        if j.status == Status::Queued {
+            j.status = Status::Running;
+            j.started_at = Some(Timestamp::now());
+            j.pid = Some(child.id());
+            j.process = process;
+            j.worker = me;
+        }
+    })?;
+    if job.status != Status::Running || job.cancel_requested.is_some() {
+        // Cancelled (or lost) between being recorded and starting.
+        tree.terminate(STOP_GRACE);
+        let _ = child.wait();
+        return Ok(job);
+    }
+
+    let (mut pumps, done) = Pumps::new();
+    let (echo_out, echo_err) = match mode {
+        Mode::Attached => (Echo::Stdout, Echo::Stderr),
+        Mode::Detached => (Echo::None, Echo::None),
+    };
+    pumps.start(&done, reader_out, log.clone(), echo_out);
+    if let Some(reader_err) = reader_err {
+        pumps.start(&done, reader_err, log.clone(), echo_err);
+    }
+    drop(done);
+
+    let (events, event) = mpsc::channel();
+    let exit_events = events.clone();
+    std::thread::spawn(move || {
+        let _ = exit_events.send(Event::Exited(child.wait()));
+    });
+    if mode == Mode::Attached {
+        // Best effort: if a handler is already set, Ctrl-C just ends us.
+        let _ = ctrlc::set_handler(move || {
+            let _ = events.send(Event::Interrupted);
+        });
+    } else {
+        drop(events);
+    }
+
+    let ending = wait_for_end(&event, &tree, job.timeout_ms.map(Duration::from_millis));
+    pumps.drain(DRAIN_LIMIT);
+    if let Ok(mut log) = log.lock() {
+        let _ = log.sync();
+    }
+    let tail = log::tail(Path::new(&job.log_path), 20, 4096);
+    let final_job = store.update(id, |j| record_end(j, &ending, tail))?;
+    let _ = retention::auto_prune(store);
+    Ok(final_job)
+}
+
+/// Build the command with its output going into pipes: one merged pipe when
+/// detached (keeps the order of stdout and stderr), two when attached (each
+/// echoed to its own terminal stream).
+fn prepare(
+    job: &Job,
+    mode: Mode,
+) -> Result<(std::io::PipeReader, Option<std::io::PipeReader>, Command), String> {
+    if !Path::new(&job.cwd).is_dir() {
+        return Err(format!("working directory {} does not exist", job.cwd));
+    }
+    let mut cmd = Command::new(&job.command[0]);
+    cmd.args(&job.command[1..])
+        .current_dir(&job.cwd)
+        .env("BGJOBS_JOB_ID", job.id.to_string());
+    let pipe = |e: std::io::Error| format!("cannot create a pipe: {e}");
+    let (reader_out, writer_out) = std::io::pipe().map_err(pipe)?;
+    match mode {
+        Mode::Detached => {
+            let writer_err = writer_out.try_clone().map_err(pipe)?;
+            cmd.stdin(Stdio::null())
+                .stdout(writer_out)
+                .stderr(writer_err);
+            Ok((reader_out, None, cmd))
+        }
+        Mode::Attached => {
+            let (reader_err, writer_err) = std::io::pipe().map_err(pipe)?;
+            cmd.stdin(Stdio::inherit())
+                .stdout(writer_out)
+                .stderr(writer_err);
+            Ok((reader_out, Some(reader_err), cmd))
+        }
+    }
+}
+
+/// Exit code (as a shell would give) and reason for a command that could not start.
+fn start_error(program: &str, e: &std::io::Error) -> (i32, String) {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => (127, format!("command not found: {program}")),
+        std::io::ErrorKind::PermissionDenied => (126, format!("permission denied: {program}")),
+        _ => (126, format!("cannot execute {program}: {e}")),
+    }
+}
+
+fn fail_to_start(
+    store: &Store,
+    id: u64,
+    reason: String,
+    code: Option<i32>,
+) -> Result<Job, Failure> {
+    Ok(store.update(id, |j| {
+        if j.finish(Status::Failed, Some(reason)) {
+            j.exit_code = code;
+        }
+    })?)
+}
+
+/// Wait for the command's exit, an interrupt, or the timeout; on the last
+/// two, end the tree and still wait for the exit.
+fn wait_for_end(
+    event: &mpsc::Receiver<Event>,
+    tree: &tree::Tree,
+    timeout: Option<Duration>,
+) -> Ending {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let first = match deadline {
+        Some(at) => event
+            .recv_timeout(at.saturating_duration_since(Instant::now()))
+            .ok(),
+        None => event.recv().ok(),
+    };
+    let mut ending = Ending {
+        status: None,
+        timed_out: None,
+        interrupted: false,
+    };
+    match first {
+        Some(Event::Exited(status)) => {
+            ending.status = status.ok();
+            return ending;
+        }
+        Some(Event::Interrupted) => ending.interrupted = true,
+        None => ending.timed_out = timeout,
+    }
+    tree.terminate(STOP_GRACE);
+    while let Ok(e) = event.recv() {
+        if let Event::Exited(status) = e {
+            ending.status = status.ok();
+            break;
+        }
+    }
+    ending
+}
+
+/// Record how the command ended. A job already final (cancelled meanwhile)
+/// keeps its status; `cancel` asked first, so the signal's exit is a cancel.
+fn record_end(job: &mut Job, ending: &Ending, tail: String) {
+    job.output_tail = tail;
+    if let Some(status) = &ending.status {
+        if job.exit_code.is_none() && job.signal.is_none() {
+            job.exit_code = status.code();
+            job.signal = platform::signal_of(status);
+        }
+    }
+    let (status, reason) = if let Some(reason) = job.cancel_requested.clone() {
+        (Status::Cancelled, Some(reason))
+    } else if ending.interrupted {
+        (
+            Status::Cancelled,
+            Some("interrupted: bgjobs run received an interrupt signal".into()),
+        )
+    } else if let Some(limit) = ending.timed_out {
+        (
+            Status::TimedOut,
+            Some(format!("timed out after {}", short_duration(limit))),
+        )
+    } else if ending.status.is_some_and(|s| s.success()) {
+        (Status::Succeeded, None)
+    } else if ending.status.is_none() {
+        (
+            Status::Failed,
+            Some("the command's exit status could not be read".into()),
+        )
+    } else {
+        (Status::Failed, None)
+    };
+    job.finish(status, reason);
+}
