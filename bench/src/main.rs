@@ -1,0 +1,3 @@
+//! `cargo run --release -p bgjobs-bench`: the performance report.
+
+fn main() {}
