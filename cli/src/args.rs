@@ -46,6 +46,10 @@ pub enum Command {
     /// Remove finished jobs and their logs beyond the retention bound. Queued
     /// and running jobs are never removed.
     Prune(PruneArgs),
+    /// Control the notifier daemon, which pushes job completions to `wait`,
+    /// hooks and the desktop. Clients start it on demand; it exits when idle.
+    #[command(subcommand)]
+    Notifier(NotifierCommand),
     /// Internal: the detached worker that runs one job.
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -165,6 +169,22 @@ pub struct PruneArgs {
     /// Print the removed ids as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifierCommand {
+    /// Run the daemon in the foreground (logs to stderr).
+    Run,
+    /// Start the daemon detached, unless one is running; print its pid.
+    Start,
+    /// Ask the running daemon to exit.
+    Stop,
+    /// Show the daemon's pid, uptime, endpoint, connections and deliveries.
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

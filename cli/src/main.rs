@@ -20,7 +20,10 @@ use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Run(_) | Command::Worker(_)) {
+    if !matches!(
+        cli.command,
+        Command::Run(_) | Command::Worker(_) | Command::Notifier(_)
+    ) {
         // Like every Unix filter: `bgjobs status | head` ends quietly.
         platform::default_sigpipe();
     }
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Command::Wait(args) => commands::wait::run(cli.workspace, args),
         Command::Cancel(args) => commands::cancel::run(cli.workspace, args),
         Command::Prune(args) => commands::prune::run(cli.workspace, args),
+        Command::Notifier(command) => commands::notifier::run(command),
         Command::Worker(args) => worker::run_detached(cli.workspace, args.id),
     };
     match result {

@@ -22,15 +22,6 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
     }
 }
 
-/// `failed (exit 1)`, `failed (signal 9)`, `succeeded`, `running`...
-pub fn status_word(job: &Job) -> String {
-    match (job.status, job.exit_code, job.signal) {
-        (Status::Failed, _, Some(sig)) => format!("failed (signal {sig})"),
-        (Status::Failed, Some(code), None) => format!("failed (exit {code})"),
-        (status, _, _) => status.to_string(),
-    }
-}
-
 /// For a finished job how long it ran; for an active one how long it has
 /// been running or queued.
 pub fn age_or_duration(job: &Job) -> String {
@@ -43,7 +34,7 @@ pub fn age_or_duration(job: &Job) -> String {
 
 /// One line that says how a job ended, for `wait` and notices.
 pub fn ended_line(job: &Job) -> String {
-    let mut line = format!("job {} {}", job.id, status_word(job));
+    let mut line = format!("job {} {}", job.id, job.outcome());
     if let Some(d) = job.duration() {
         line.push_str(&format!(" after {}", short_duration(d)));
     }

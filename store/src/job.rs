@@ -114,6 +114,23 @@ pub struct Job {
     /// `cancelled` rather than the signal's exit.
     #[serde(default)]
     pub cancel_requested: Option<String>,
+    /// What has been told about this job's end, and when.
+    #[serde(default)]
+    pub deliveries: Deliveries,
+}
+
+/// Deliveries of a finished job, each recorded once it is done so that a
+/// notifier that restarts completes what is pending and repeats nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Deliveries {
+    /// The notifier has handled the end: subscribers woken, desktop shown or
+    /// skipped.
+    #[serde(default)]
+    pub notified_at: Option<Timestamp>,
+    /// A desktop notification was claimed for this job (recorded before it is
+    /// shown, so that a crash can never show it twice).
+    #[serde(default)]
+    pub desktop_at: Option<Timestamp>,
 }
 
 impl Job {
@@ -143,6 +160,21 @@ impl Job {
         }
         self.finished_at = Some(Timestamp::now());
         true
+    }
+
+    /// How the job stands, in words: `failed (exit 1)`, `failed (signal 9)`,
+    /// `succeeded`, `running`...
+    pub fn outcome(&self) -> String {
+        match (self.status, self.exit_code, self.signal) {
+            (Status::Failed, _, Some(sig)) => format!("failed (signal {sig})"),
+            (Status::Failed, Some(code), None) => format!("failed (exit {code})"),
+            (status, _, _) => status.to_string(),
+        }
+    }
+
+    /// Whether the job is final but the notifier has not handled its end yet.
+    pub fn undelivered(&self) -> bool {
+        !self.status.is_active() && self.deliveries.notified_at.is_none()
     }
 
     /// How long the job ran (or has been running).

@@ -24,6 +24,6 @@ pub mod workspace;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use identity::ProcessIdentity;
-pub use job::{Job, NewJob, Status};
+pub use job::{Deliveries, Job, NewJob, Status};
 pub use root::StateRoot;
 pub use store::{Created, ListFilter, Listing, Store, Warning};

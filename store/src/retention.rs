@@ -33,9 +33,10 @@ pub fn prune(store: &Store, policy: Policy) -> Result<Vec<u64>> {
         let (ids, _) = store.scan()?;
         let mut finished = Vec::new();
         for id in ids {
-            // A corrupt record is moved aside (and so reported), never pruned.
+            // A corrupt record is moved aside (and so reported), never pruned;
+            // nor is a job whose end has not been delivered yet.
             if let Ok(Some(job)) = tx.job_opt(id) {
-                if !job.status.is_active() {
+                if !job.status.is_active() && !job.undelivered() {
                     finished.push(job);
                 }
             }

@@ -44,6 +44,9 @@ pub(crate) struct Index {
     pub v: u32,
     pub next_id: u64,
     pub active: Vec<u64>,
+    /// Final jobs whose end the notifier has not handled yet.
+    #[serde(default)]
+    pub undelivered: Vec<u64>,
 }
 
 /// Something a listing could not read, reported beside the jobs.
@@ -88,6 +91,7 @@ pub enum Created {
 /// One workspace's store.
 #[derive(Debug, Clone)]
 pub struct Store {
+    root: StateRoot,
     workspace: PathBuf,
     dir: PathBuf,
     jobs: PathBuf,
@@ -101,6 +105,7 @@ impl Store {
     pub fn open(root: &StateRoot, workspace: PathBuf, config: Config) -> Result<Self> {
         let dir = root.workspaces_dir().join(workspace::dir_name(&workspace));
         let store = Self {
+            root: root.clone(),
             jobs: dir.join("jobs"),
             logs: dir.join("logs"),
             dir,
@@ -108,13 +113,13 @@ impl Store {
             config,
         };
         if !store.jobs.is_dir() {
-            store.init(root)?;
+            store.init()?;
         }
         Ok(store)
     }
 
-    fn init(&self, root: &StateRoot) -> Result<()> {
-        root.ensure()?;
+    fn init(&self) -> Result<()> {
+        self.root.ensure()?;
         for d in [&self.dir, &self.jobs, &self.logs, &self.sessions_dir()] {
             fsio::create_private_dir_all(d).at("cannot create", d)?;
         }
@@ -130,6 +135,11 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// The state root this store lives under.
+    pub fn root(&self) -> &StateRoot {
+        &self.root
     }
 
     /// The workspace this store belongs to.
@@ -225,10 +235,52 @@ impl Store {
                 worker: creator,
                 process: None,
                 cancel_requested: None,
+                deliveries: Default::default(),
             };
             tx.write_job(&job)?;
             Ok(Created::New(job))
         })
+    }
+
+    /// Open the store of `workspace` only if it already exists (a peer naming
+    /// a workspace must not make one appear).
+    pub fn open_existing(
+        root: &StateRoot,
+        workspace: PathBuf,
+        config: Config,
+    ) -> Result<Option<Self>> {
+        let dir = root.workspaces_dir().join(workspace::dir_name(&workspace));
+        if !dir.join("jobs").is_dir() {
+            return Ok(None);
+        }
+        Self::open(root, workspace, config).map(Some)
+    }
+
+    /// Every existing workspace store under `root`.
+    pub fn all(root: &StateRoot, config: &Config) -> Result<Vec<Self>> {
+        let dir = root.workspaces_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).at("cannot read", &dir),
+        };
+        let mut stores = Vec::new();
+        for entry in entries.flatten() {
+            let meta = entry.path().join("workspace.json");
+            if let Ok(Read::Found(meta)) = record::read::<WorkspaceMeta>(&meta) {
+                if let Some(store) =
+                    Self::open_existing(root, PathBuf::from(meta.path), config.clone())?
+                {
+                    stores.push(store);
+                }
+            }
+        }
+        Ok(stores)
+    }
+
+    /// Final jobs whose end the notifier has not handled (a superset).
+    pub fn undelivered_ids(&self) -> Result<Vec<u64>> {
+        Ok(self.index()?.undelivered)
     }
 
     /// Change job `id` under the lock. `f` edits the record; it is written only
@@ -429,8 +481,10 @@ impl Locked<'_> {
         f(&mut updated);
         if updated != job {
             self.write_job(&updated)?;
-            if job.status.is_active() && !updated.status.is_active() {
-                self.retire(updated.id)?;
+            if job.status.is_active() != updated.status.is_active()
+                || job.undelivered() != updated.undelivered()
+            {
+                self.reindex(&updated)?;
             }
         }
         Ok(updated)
@@ -457,12 +511,20 @@ impl Locked<'_> {
         })
     }
 
-    /// Remove `id` from the active index.
-    fn retire(&self, id: u64) -> Result<()> {
+    /// Bring the index in line with `job`: active jobs in `active`, final ones
+    /// not yet handled by the notifier in `undelivered`.
+    fn reindex(&self, job: &Job) -> Result<()> {
         let mut index = self.index()?;
-        let before = index.active.len();
-        index.active.retain(|&a| a != id);
-        if index.active.len() != before {
+        let before = (index.active.clone(), index.undelivered.clone());
+        let set = |list: &mut Vec<u64>, member: bool| {
+            list.retain(|&a| a != job.id);
+            if member {
+                list.push(job.id);
+            }
+        };
+        set(&mut index.active, job.status.is_active());
+        set(&mut index.undelivered, job.undelivered());
+        if (index.active.clone(), index.undelivered.clone()) != before {
             self.write_index(&index)?;
         }
         Ok(())
@@ -483,6 +545,7 @@ impl Locked<'_> {
         let (ids, _) = self.store.scan()?;
         let mut high = self.meta()?.map(|m| m.pruned_through).unwrap_or(0);
         let mut active = Vec::new();
+        let mut undelivered = Vec::new();
         for entry in std::fs::read_dir(&self.store.jobs)
             .at("cannot read", &self.store.jobs)?
             .flatten()
@@ -499,6 +562,8 @@ impl Locked<'_> {
             if let Ok(Some(job)) = self.job_opt(id) {
                 if job.status.is_active() {
                     active.push(id);
+                } else if job.undelivered() {
+                    undelivered.push(id);
                 }
             }
         }
@@ -506,6 +571,7 @@ impl Locked<'_> {
             v: SCHEMA_VERSION,
             next_id: high + 1,
             active,
+            undelivered,
         };
         self.write_index(&index)?;
         Ok(index)

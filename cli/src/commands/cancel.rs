@@ -44,11 +44,7 @@ pub fn run(workspace: Option<PathBuf>, args: CancelArgs) -> Outcome {
             if r.was_active {
                 println!("cancelled job {}: {}", r.job.id, r.job.title);
             } else {
-                println!(
-                    "job {} had already ended: {}",
-                    r.job.id,
-                    output::status_word(&r.job)
-                );
+                println!("job {} had already ended: {}", r.job.id, r.job.outcome());
             }
         }
     }
@@ -116,9 +112,14 @@ pub fn cancel_one(
         Some(e) => format!("{reason}; ending its processes failed: {e}"),
         None => reason.to_string(),
     };
+    let mut recorded = false;
     let job = store.update(id, |j| {
-        j.finish(Status::Cancelled, Some(note));
+        recorded = j.finish(Status::Cancelled, Some(note));
     })?;
+    if recorded {
+        // No worker recorded this end (none had started, or it is gone).
+        crate::commands::notifier::report(store, id);
+    }
     Ok(Cancelled {
         was_active: true,
         job,

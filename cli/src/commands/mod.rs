@@ -2,6 +2,7 @@
 
 pub mod cancel;
 pub mod logs;
+pub mod notifier;
 pub mod prune;
 pub mod run;
 pub mod show;

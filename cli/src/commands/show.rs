@@ -27,7 +27,7 @@ pub fn run(workspace: Option<PathBuf>, args: ShowArgs) -> Outcome {
 
 fn print_human(job: &Job) {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    println!("job {}: {}", job.id, output::status_word(job));
+    println!("job {}: {}", job.id, job.outcome());
     println!("title:      {}", job.title);
     println!(
         "command:    {}",

@@ -55,7 +55,7 @@ pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
         .map(|job| {
             [
                 job.id.to_string(),
-                output::status_word(job),
+                job.outcome(),
                 output::age_or_duration(job),
                 job.session_id
                     .as_deref()

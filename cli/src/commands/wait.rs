@@ -3,12 +3,17 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use std::io::IsTerminal;
+
+use bgjobs_notifier::{Client, Message};
+use bgjobs_store::time::short_duration;
 use bgjobs_store::{Job, Store};
 use serde::Serialize;
 
 use crate::args::WaitArgs;
+use crate::commands::notifier;
 use crate::context;
-use crate::failure::{exit_byte, Outcome};
+use crate::failure::{exit_byte, Failure, Outcome};
 use crate::output;
 
 /// Exit code when the timeout passes first.
@@ -90,10 +95,7 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
 }
 
 /// The workspace's queued and running jobs (of `session` when given).
-pub fn active_jobs(
-    store: &Store,
-    session: Option<&str>,
-) -> Result<Vec<u64>, crate::failure::Failure> {
+pub fn active_jobs(store: &Store, session: Option<&str>) -> Result<Vec<u64>, Failure> {
     let mut ids = Vec::new();
     for id in store.active_ids()? {
         match store.get(id) {
@@ -110,16 +112,26 @@ pub fn active_jobs(
     Ok(ids)
 }
 
-/// Watch the store until every job in `ids` (with `any`: one of them) is
-/// final, or `deadline` passes. Each look also marks jobs whose worker died
-/// as lost, so this always ends.
+/// Wait until every job in `ids` (with `any`: one of them) is final, or
+/// `deadline` passes. Woken by the notifier's push; when no notifier answers
+/// (or it dies meanwhile) by watching the store. Either way every look reads
+/// the store, which also marks jobs whose worker died as lost, so this always
+/// ends.
 pub fn watch(
     store: &Store,
     ids: &[u64],
     any: bool,
     deadline: Option<Instant>,
-) -> Result<Waited, crate::failure::Failure> {
-    let mut pause = Duration::from_millis(1);
+) -> Result<Waited, Failure> {
+    if ids.is_empty() {
+        return Ok(Waited {
+            jobs: Vec::new(),
+            timed_out: false,
+        });
+    }
+    // Subscribe before the first look, so an end between the two is not missed.
+    let mut waker = Waker::subscribe(store, ids);
+    let mut progress = Progress::new(ids.len());
     let mut ended: Vec<Job> = Vec::new();
     let mut pending: Vec<u64> = ids.to_vec();
     loop {
@@ -136,6 +148,7 @@ pub fn watch(
         let satisfied = pending.is_empty() || (any && !ended.is_empty());
         let late = deadline.is_some_and(|d| Instant::now() >= d);
         if satisfied || late {
+            progress.clear();
             let mut jobs = ended;
             for &id in &pending {
                 jobs.push(store.get(id)?);
@@ -145,11 +158,93 @@ pub fn watch(
                 timed_out: !satisfied,
             });
         }
-        let mut sleep = pause;
+        progress.show();
+        let mut limit = Progress::TICK;
         if let Some(d) = deadline {
-            sleep = sleep.min(d.saturating_duration_since(Instant::now()));
+            limit = limit.min(d.saturating_duration_since(Instant::now()));
         }
-        std::thread::sleep(sleep);
-        pause = (pause * 2).min(MAX_PAUSE);
+        waker.sleep(limit);
+    }
+}
+
+/// What wakes `watch` for its next look.
+enum Waker {
+    /// The notifier pushes an event when a job ends. A look at least every
+    /// second still catches a worker killed before it could report.
+    Push(Client),
+    /// No notifier: look again after a short, growing pause.
+    Poll(Duration),
+}
+
+impl Waker {
+    fn subscribe(store: &Store, ids: &[u64]) -> Self {
+        let subscribed = notifier::connect_or_start(store.root()).and_then(|mut client| {
+            client.request(&Message::Subscribe {
+                workspace: store.workspace().to_path_buf(),
+                ids: ids.to_vec(),
+                session: None,
+            })?;
+            Ok(client)
+        });
+        match subscribed {
+            Ok(client) => Waker::Push(client),
+            Err(_) => Waker::Poll(Duration::from_millis(1)),
+        }
+    }
+
+    /// Sleep until woken, at most `limit`.
+    fn sleep(&mut self, limit: Duration) {
+        match self {
+            Waker::Push(client) => {
+                if client.recv(Some(limit)).is_err() {
+                    // The notifier went away: fall back to watching the store.
+                    *self = Waker::Poll(Duration::from_millis(1));
+                }
+            }
+            Waker::Poll(pause) => {
+                std::thread::sleep((*pause).min(limit));
+                *pause = (*pause * 2).min(MAX_PAUSE);
+            }
+        }
+    }
+}
+
+/// The elapsed time shown while waiting, only when stderr is a terminal.
+struct Progress {
+    jobs: usize,
+    started: Instant,
+    shown: bool,
+    enabled: bool,
+}
+
+impl Progress {
+    /// How often the display (and the liveness look) comes round.
+    const TICK: Duration = Duration::from_secs(1);
+
+    fn new(jobs: usize) -> Self {
+        Self {
+            jobs,
+            started: Instant::now(),
+            shown: false,
+            enabled: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&mut self) {
+        let elapsed = self.started.elapsed();
+        if self.enabled && elapsed >= Self::TICK {
+            eprint!(
+                "\rwaiting for {} job(s)… {}\x1b[K",
+                self.jobs,
+                short_duration(elapsed)
+            );
+            self.shown = true;
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
     }
 }

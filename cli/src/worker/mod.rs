@@ -17,6 +17,7 @@ use bgjobs_store::log::{self, LogWriter};
 use bgjobs_store::time::{short_duration, Timestamp};
 use bgjobs_store::{retention, tree, Job, ProcessIdentity, Status, Store};
 
+use crate::commands::notifier;
 use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::platform;
@@ -59,8 +60,17 @@ pub fn run_detached(workspace: Option<PathBuf>, id: u64) -> Outcome {
     Ok(0)
 }
 
-/// Run `job` to its end and return its final record.
+/// Run `job` to its end and return its final record; then tell the notifier
+/// (the record is written first, so the store is always ahead of the news).
 pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
+    let job = run_job(store, job, mode)?;
+    if !job.status.is_active() {
+        notifier::report(store, job.id);
+    }
+    Ok(job)
+}
+
+fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     if job.status != Status::Queued || job.cancel_requested.is_some() {
         return Ok(job);
     }

@@ -1,0 +1,154 @@
+//! `bgjobs notifier run|start|stop|status`, and starting the daemon on demand
+//! for clients that need it (workers, `wait`).
+
+use std::fs::OpenOptions;
+use std::io;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bgjobs_notifier::daemon::{self, Exit, Options};
+use bgjobs_notifier::endpoint::notifier_dir;
+use bgjobs_notifier::{desktop, Client, Message};
+use bgjobs_store::{fsio, Config, StateRoot};
+
+use crate::args::NotifierCommand;
+use crate::failure::{Failure, Outcome};
+use crate::output;
+use crate::platform;
+
+/// Entry point of `notifier`.
+pub fn run(command: NotifierCommand) -> Outcome {
+    let root = StateRoot::from_env()?;
+    match command {
+        NotifierCommand::Run => run_foreground(root),
+        NotifierCommand::Start => start(&root),
+        NotifierCommand::Stop => stop(&root),
+        NotifierCommand::Status { json } => status(&root, json),
+    }
+}
+
+fn run_foreground(root: StateRoot) -> Outcome {
+    let config = Config::load()?;
+    let desktop = config.desktop
+        && desktop::AVAILABLE
+        && std::env::var("BGJOBS_DESKTOP").map_or(true, |v| v != "0");
+    match daemon::run(Options {
+        root,
+        config,
+        desktop,
+    }) {
+        Ok(Exit::Stopped) => Ok(0),
+        Ok(Exit::AlreadyRunning) => {
+            eprintln!("bgjobs: a notifier is already running for this state root");
+            Ok(0)
+        }
+        Err(e) => Err(Failure::error(format!("notifier: {e}"))),
+    }
+}
+
+/// Start the daemon detached, its output appended to `notifier/daemon.log`.
+/// Several clients may race to do this; the daemon's lock keeps one.
+pub fn spawn_daemon(root: &StateRoot) -> io::Result<()> {
+    let dir = notifier_dir(root);
+    fsio::create_private_dir_all(&dir)?;
+    let log = fsio::open_private(
+        &dir.join("daemon.log"),
+        OpenOptions::new().append(true).create(true),
+    )?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["notifier", "run"])
+        .env("BGJOBS_HOME", root.path())
+        .current_dir(root.path())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    platform::spawn_detached(&mut cmd).map(drop)
+}
+
+/// Connect to the notifier, starting it if needed.
+pub fn connect_or_start(root: &StateRoot) -> io::Result<Client> {
+    Client::connect_or_start(root, &|| spawn_daemon(root))
+}
+
+/// Tell the notifier (starting it if needed) that job `id` ended. Best
+/// effort: a notifier that starts later finds the job pending in the store.
+pub fn report(store: &bgjobs_store::Store, id: u64) {
+    let root = store.root();
+    let sent = bgjobs_notifier::client::report_finished(root, store.workspace(), id, &|| {
+        spawn_daemon(root)
+    });
+    if let Err(e) = sent {
+        eprintln!("bgjobs: could not tell the notifier that job {id} ended: {e}");
+    }
+}
+
+fn hello(client: &mut Client) -> io::Result<u32> {
+    match client.request(&Message::Hello {
+        pid: Some(std::process::id()),
+    })? {
+        Message::Hello { pid: Some(pid) } => Ok(pid),
+        other => Err(io::Error::other(format!("unexpected reply {other:?}"))),
+    }
+}
+
+fn start(root: &StateRoot) -> Outcome {
+    if let Ok(pid) = Client::connect(root).and_then(|mut c| hello(&mut c)) {
+        println!("notifier already running (pid {pid})");
+        return Ok(0);
+    }
+    let pid = connect_or_start(root)
+        .and_then(|mut c| hello(&mut c))
+        .map_err(|e| Failure::error(format!("cannot start the notifier: {e}")))?;
+    println!("notifier running (pid {pid})");
+    Ok(0)
+}
+
+fn stop(root: &StateRoot) -> Outcome {
+    let Ok(mut client) = Client::connect(root) else {
+        println!("notifier is not running");
+        return Ok(0);
+    };
+    client
+        .request(&Message::Shutdown)
+        .map_err(|e| Failure::error(format!("the notifier did not stop: {e}")))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Client::connect(root).is_ok() {
+        if Instant::now() >= deadline {
+            return Err(Failure::error(
+                "the notifier acknowledged but is still answering",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("notifier stopped");
+    Ok(0)
+}
+
+fn status(root: &StateRoot, json: bool) -> Outcome {
+    let reply = Client::connect(root).and_then(|mut c| c.request(&Message::Status));
+    let status = match reply {
+        Ok(Message::StatusReply { status }) => status,
+        _ => {
+            if json {
+                output::json(&serde_json::json!({ "running": false }))?;
+            } else {
+                println!("notifier is not running");
+            }
+            return Ok(1);
+        }
+    };
+    if json {
+        output::json(&status)?;
+    } else {
+        println!("pid:          {}", status.pid);
+        println!(
+            "uptime:       {}",
+            bgjobs_store::time::short_duration(Duration::from_secs(status.uptime_secs))
+        );
+        println!("endpoint:     {}", status.endpoint);
+        println!("connections:  {}", status.connections);
+        println!("deliveries:   {}", status.deliveries);
+        println!("desktop:      {} shown", status.desktop_shown);
+    }
+    Ok(0)
+}

@@ -1,0 +1,147 @@
+//! The client side, used by workers (to report an end), by `wait` (to be
+//! woken) and by `notifier start|stop|status`. Blocking: clients are
+//! short-lived CLI processes that should not pay for an async runtime.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bgjobs_store::StateRoot;
+use interprocess::local_socket::traits::Stream as _;
+use interprocess::local_socket::Stream;
+
+use crate::endpoint::Endpoint;
+use crate::protocol::{decode, encode, Message, MAX_LINE};
+
+/// How long a request waits for its reply.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a client waits for a daemon it started to answer.
+pub const START_PATIENCE: Duration = Duration::from_secs(3);
+
+/// A connection to the notifier.
+pub struct Client {
+    stream: Stream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// Connect to the running notifier of `root`; fails if none answers.
+    pub fn connect(root: &StateRoot) -> io::Result<Self> {
+        let endpoint = Endpoint::for_root(root)?;
+        let stream = Stream::connect(endpoint.name()?)?;
+        stream.set_send_timeout(Some(REPLY_TIMEOUT))?;
+        Ok(Self {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Connect, starting the daemon with `start` first if none answers, then
+    /// retrying until it does or [`START_PATIENCE`] passes.
+    pub fn connect_or_start(
+        root: &StateRoot,
+        start: &dyn Fn() -> io::Result<()>,
+    ) -> io::Result<Self> {
+        if let Ok(client) = Self::connect(root) {
+            return Ok(client);
+        }
+        start()?;
+        let deadline = Instant::now() + START_PATIENCE;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match Self::connect(root) {
+                Ok(client) => return Ok(client),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    /// Send one message.
+    pub fn send(&mut self, message: &Message) -> io::Result<()> {
+        (&self.stream).write_all(&encode(message))
+    }
+
+    /// Send a request and read its reply; an `error` reply becomes an error.
+    pub fn request(&mut self, message: &Message) -> io::Result<Message> {
+        self.send(message)?;
+        match self.recv(Some(REPLY_TIMEOUT))? {
+            Some(Message::Error { message }) => {
+                Err(io::Error::other(format!("notifier refused: {message}")))
+            }
+            Some(reply) => Ok(reply),
+            None => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the notifier did not reply",
+            )),
+        }
+    }
+
+    /// The next message, waiting at most `timeout` (`None`: forever).
+    /// `Ok(None)` when the time passed; an error when the connection ended.
+    pub fn recv(&mut self, timeout: Option<Duration>) -> io::Result<Option<Message>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                return decode(&line[..pos])
+                    .map(Some)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+            if self.buf.len() >= MAX_LINE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "reply line too long",
+                ));
+            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left.max(Duration::from_millis(1))),
+                    _ => return Ok(None),
+                },
+                None => None,
+            };
+            self.stream.set_recv_timeout(left)?;
+            let mut chunk = [0u8; 8192];
+            match (&self.stream).read(&mut chunk) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the notifier closed the connection",
+                    ))
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Tell the notifier (starting it if needed) that job `id` of `workspace`
+/// ended. Best effort: a notifier that starts later finds the job pending in
+/// the store anyway.
+pub fn report_finished(
+    root: &StateRoot,
+    workspace: &Path,
+    id: u64,
+    start: &dyn Fn() -> io::Result<()>,
+) -> io::Result<()> {
+    let mut client = Client::connect_or_start(root, start)?;
+    client.request(&Message::JobFinished {
+        workspace: workspace.to_path_buf(),
+        id,
+    })?;
+    Ok(())
+}

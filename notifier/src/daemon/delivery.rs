@@ -1,0 +1,192 @@
+//! Acting on a job's end: wake subscribers, claim and show a desktop
+//! notification, record the delivery on the job. The store is the truth: a
+//! message only makes the daemon look.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bgjobs_store::time::{short_duration, Timestamp};
+use bgjobs_store::{Job, Store};
+
+use super::Shared;
+use crate::desktop;
+use crate::protocol::Message;
+
+/// Handle a worker's `job_finished`: re-read the record and deliver only if
+/// the store shows a final status.
+pub fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Message {
+    let Some(store) = store_for(shared, workspace) else {
+        return Message::Error {
+            message: format!("no bgjobs workspace at {}", workspace.display()),
+        };
+    };
+    match store.get(id) {
+        Ok(job) if job.status.is_active() => Message::Error {
+            message: format!("job {id} has not finished; nothing done"),
+        },
+        Ok(job) => {
+            deliver(shared, &store, job);
+            Message::Ok
+        }
+        Err(e) => Message::Error {
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Look at every workspace: deliver what is pending (including jobs found
+/// lost just now). Returns whether any job is still running.
+pub fn sweep(shared: &Arc<Shared>) -> bool {
+    let stores = match Store::all(&shared.options.root, &shared.options.config) {
+        Ok(stores) => stores,
+        Err(e) => {
+            eprintln!("bgjobs notifier: cannot list workspaces: {e}");
+            return false;
+        }
+    };
+    let mut running = false;
+    for store in stores {
+        let ids = [store.active_ids(), store.undelivered_ids()];
+        for id in ids.into_iter().flatten().flatten() {
+            match store.get(id) {
+                Ok(job) if job.status.is_active() => running = true,
+                Ok(job) => deliver(shared, &store, job),
+                Err(_) => {} // pruned or corrupt: reported by `status`
+            }
+        }
+        shared
+            .lock()
+            .stores
+            .insert(store.workspace().to_path_buf(), store);
+    }
+    running
+}
+
+fn store_for(shared: &Shared, workspace: &Path) -> Option<Store> {
+    if let Some(store) = shared.lock().stores.get(workspace) {
+        return Some(store.clone());
+    }
+    let options = &shared.options;
+    let store = Store::open_existing(
+        &options.root,
+        workspace.to_path_buf(),
+        options.config.clone(),
+    )
+    .ok()??;
+    shared
+        .lock()
+        .stores
+        .insert(workspace.to_path_buf(), store.clone());
+    Some(store)
+}
+
+/// Deliver a final job once: subscribers first (they are waiting), then the
+/// record of the delivery, claiming the desktop notification in the same
+/// write so that no restart can show it twice.
+fn deliver(shared: &Arc<Shared>, store: &Store, job: Job) {
+    if !job.undelivered() {
+        return;
+    }
+    wake(shared, store.workspace(), &job);
+    let want_desktop = shared.options.desktop && job.background;
+    let mut claimed = false;
+    let recorded = store.update(job.id, |j| {
+        let now = Timestamp::now();
+        if want_desktop && j.deliveries.desktop_at.is_none() {
+            j.deliveries.desktop_at = Some(now);
+            claimed = true;
+        }
+        j.deliveries.notified_at = Some(now);
+    });
+    match recorded {
+        Ok(job) => {
+            shared.lock().deliveries += 1;
+            if claimed {
+                queue_desktop(shared, job);
+            }
+        }
+        Err(e) => eprintln!(
+            "bgjobs notifier: cannot record delivery of job {}: {e}",
+            job.id
+        ),
+    }
+}
+
+fn wake(shared: &Shared, workspace: &Path, job: &Job) {
+    let inner = shared.lock();
+    for sub in inner.subscribers.values() {
+        let wanted = sub.workspace == workspace
+            && if !sub.ids.is_empty() {
+                sub.ids.contains(&job.id)
+            } else if sub.session.is_some() {
+                job.session_id == sub.session
+            } else {
+                true
+            };
+        if wanted {
+            let _ = sub.tx.try_send(Message::Event {
+                workspace: workspace.to_path_buf(),
+                job: Box::new(job.clone()),
+            });
+        }
+    }
+}
+
+/// Add `job` to the pending desktop batch; the first job of a batch starts
+/// the coalescing window, after which one notification shows them all.
+fn queue_desktop(shared: &Arc<Shared>, job: Job) {
+    let first = {
+        let mut inner = shared.lock();
+        inner.batch.push(job);
+        inner.batch.len() == 1
+    };
+    if !first {
+        return;
+    }
+    let shared = shared.clone();
+    let window = shared.options.config.coalesce_window();
+    tokio::spawn(async move {
+        tokio::time::sleep(window).await;
+        // notify-rust blocks on D-Bus; keep it off the daemon's only thread.
+        std::thread::spawn(move || flush_desktop(&shared));
+    });
+}
+
+/// Show the pending batch now, if any.
+pub fn flush_desktop(shared: &Shared) {
+    let batch = std::mem::take(&mut shared.lock().batch);
+    if batch.is_empty() {
+        return;
+    }
+    let (summary, body) = render(&batch);
+    match desktop::show(&summary, &body) {
+        Ok(()) => shared.lock().desktop_shown += 1,
+        Err(e) => eprintln!("bgjobs notifier: desktop notification not shown: {e}"),
+    }
+}
+
+/// Summary and body of the notification for `jobs` (one or several).
+pub fn render(jobs: &[Job]) -> (String, String) {
+    let ran = |job: &Job| {
+        job.duration()
+            .map(|d| format!(" after {}", short_duration(d)))
+            .unwrap_or_default()
+    };
+    match jobs {
+        [job] => {
+            let summary = format!("bgjobs: {} — {}{}", job.title, job.outcome(), ran(job));
+            let lines: Vec<&str> = job.output_tail.lines().collect();
+            let body = lines[lines.len().saturating_sub(5)..].join("\n");
+            (summary, body)
+        }
+        _ => {
+            let summary = format!("bgjobs: {} jobs finished", jobs.len());
+            let body = jobs
+                .iter()
+                .map(|job| format!("#{} {} — {}{}", job.id, job.title, job.outcome(), ran(job)))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (summary, body)
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The notifier daemon: one per state root, exclusive through a lock held for
+//! its whole life. It sleeps on its socket; a job's end wakes it, it re-reads
+//! the store, wakes subscribers, shows a desktop notification and records each
+//! delivery on the job. With nothing to do for the idle period it exits.
+
+mod connection;
+mod delivery;
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bgjobs_store::{fsio, Config, StateRoot, Store};
+use interprocess::local_socket::traits::tokio::Listener as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, Notify};
+
+use crate::endpoint::{notifier_dir, Endpoint};
+use crate::protocol::Message;
+
+/// How the daemon is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The state root it serves.
+    pub root: StateRoot,
+    /// Settings (idle timeout, desktop, coalescing window).
+    pub config: Config,
+    /// Desktop notifications on (config and `BGJOBS_DESKTOP` already applied).
+    pub desktop: bool,
+}
+
+/// How [`run`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Another daemon holds the lock for this state root.
+    AlreadyRunning,
+    /// Idle for the idle period, or asked to shut down.
+    Stopped,
+}
+
+/// `notifier/daemon.json`: who the daemon is, for `notifier stop` when it no
+/// longer answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DaemonRecord {
+    /// Its identity.
+    pub process: bgjobs_store::ProcessIdentity,
+    /// Its endpoint.
+    pub endpoint: String,
+}
+
+/// Run the daemon until it is idle or told to stop. Returns at once with
+/// [`Exit::AlreadyRunning`] if another daemon serves this state root.
+pub fn run(options: Options) -> io::Result<Exit> {
+    let dir = notifier_dir(&options.root);
+    options.root.ensure().map_err(io::Error::other)?;
+    fsio::create_private_dir_all(&dir)?;
+    let lock_path = dir.join("lock");
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    let mut lock = fd_lock::RwLock::new(fsio::open_private(&lock_path, &opts)?);
+    let _guard = match lock.try_write() {
+        Ok(guard) => guard,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Exit::AlreadyRunning),
+        Err(e) => return Err(e),
+    };
+    let endpoint = Endpoint::for_root(&options.root)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(serve(options, &endpoint, &dir));
+    drop(runtime);
+    endpoint.cleanup();
+    let _ = std::fs::remove_file(dir.join("daemon.json"));
+    result.map(|()| Exit::Stopped)
+}
+
+/// State shared by the connection tasks.
+pub(crate) struct Shared {
+    pub options: Options,
+    pub endpoint: String,
+    pub started: Instant,
+    pub shutdown: Notify,
+    inner: Mutex<Inner>,
+}
+
+/// A `wait` (or hook) that asked to be told about jobs' ends.
+pub(crate) struct Subscriber {
+    pub workspace: PathBuf,
+    pub ids: Vec<u64>,
+    pub session: Option<String>,
+    pub tx: mpsc::Sender<Message>,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub stores: HashMap<PathBuf, Store>,
+    pub subscribers: HashMap<u64, Subscriber>,
+    pub next_subscriber: u64,
+    pub connections: usize,
+    pub deliveries: u64,
+    pub desktop_shown: u64,
+    pub batch: Vec<bgjobs_store::Job>,
+    pub last_activity: Option<Instant>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave it inconsistent in a
+        // way that matters more than stopping would; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn touch(&self) {
+        self.lock().last_activity = Some(Instant::now());
+    }
+}
+
+async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> io::Result<()> {
+    let listener = endpoint.listener_options()?.create_tokio()?;
+    if let Some(process) = bgjobs_store::ProcessIdentity::current() {
+        let record = DaemonRecord {
+            process,
+            endpoint: endpoint.describe(),
+        };
+        let bytes = serde_json::to_vec_pretty(&record).map_err(io::Error::other)?;
+        let _ = fsio::write_atomic(dir, "daemon.json", &bytes);
+    }
+    let idle = options.config.idle_timeout();
+    let shared = Arc::new(Shared {
+        options,
+        endpoint: endpoint.describe(),
+        started: Instant::now(),
+        shutdown: Notify::new(),
+        inner: Mutex::new(Inner::default()),
+    });
+    shared.touch();
+    // Deliver what a previous daemon left pending (or nobody reported).
+    delivery::sweep(&shared);
+    loop {
+        let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
+        let idle_at = tokio::time::Instant::from_std(last + idle);
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => {
+                    let shared = shared.clone();
+                    tokio::spawn(connection::serve(stream, shared));
+                }
+                Err(e) => {
+                    eprintln!("bgjobs notifier: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            () = shared.shutdown.notified() => break,
+            () = tokio::time::sleep_until(idle_at) => {
+                let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
+                if last.elapsed() < idle {
+                    continue; // there was activity meanwhile
+                }
+                let running = delivery::sweep(&shared);
+                let connections = shared.lock().connections;
+                if !running && connections == 0 {
+                    break;
+                }
+                shared.touch();
+            }
+        }
+    }
+    // Desktop notifications already claimed must not be lost by exiting
+    // inside the coalescing window.
+    delivery::flush_desktop(&shared);
+    Ok(())
+}
