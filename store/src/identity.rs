@@ -45,6 +45,29 @@ impl ProcessIdentity {
     pub fn parent_of(pid: u32) -> Option<Self> {
         platform::parent_pid(pid).and_then(Self::of)
     }
+
+    /// The executable name of this process (`bash`, `node`, `claude`...).
+    pub fn name(&self) -> Option<String> {
+        platform::name(self.pid)
+    }
+
+    /// This process and all its descendants, children before their parents'
+    /// siblings are exhausted (a snapshot; identities of the live ones).
+    pub fn tree(&self) -> Vec<Self> {
+        let mut found = vec![*self];
+        let mut i = 0;
+        while i < found.len() {
+            for child in platform::children(found[i].pid) {
+                if let Some(id) = Self::of(child) {
+                    if !found.contains(&id) {
+                        found.push(id);
+                    }
+                }
+            }
+            i += 1;
+        }
+        found
+    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,9 @@ pub struct Deliveries {
     /// shown, so that a crash can never show it twice).
     #[serde(default)]
     pub desktop_at: Option<Timestamp>,
+    /// The owning session was told (hook context or a wake-up).
+    #[serde(default)]
+    pub told_at: Option<Timestamp>,
 }
 
 impl Job {
@@ -175,6 +178,12 @@ impl Job {
     /// Whether the job is final but the notifier has not handled its end yet.
     pub fn undelivered(&self) -> bool {
         !self.status.is_active() && self.deliveries.notified_at.is_none()
+    }
+
+    /// Whether the job is final, has an owning session, and that session has
+    /// not been told of its end yet.
+    pub fn untold(&self) -> bool {
+        !self.status.is_active() && self.session_id.is_some() && self.deliveries.told_at.is_none()
     }
 
     /// How long the job ran (or has been running).

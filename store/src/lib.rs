@@ -7,6 +7,7 @@
 //! settings ([`config`]). The store is the truth; everything else in bgjobs
 //! (the notifier, hooks, `wait`) reads it and acts on what it says.
 
+pub mod broker;
 pub mod config;
 pub mod error;
 pub mod fsio;
@@ -16,6 +17,7 @@ pub mod log;
 mod record;
 pub mod retention;
 pub mod root;
+pub mod session;
 pub mod store;
 pub mod time;
 pub mod tree;

@@ -47,6 +47,9 @@ pub(crate) struct Index {
     /// Final jobs whose end the notifier has not handled yet.
     #[serde(default)]
     pub undelivered: Vec<u64>,
+    /// Final jobs whose owning session has not been told of their end.
+    #[serde(default)]
+    pub untold: Vec<u64>,
 }
 
 /// Something a listing could not read, reported beside the jobs.
@@ -276,6 +279,11 @@ impl Store {
             }
         }
         Ok(stores)
+    }
+
+    /// Final jobs whose session has not been told of their end (a superset).
+    pub fn untold_ids(&self) -> Result<Vec<u64>> {
+        Ok(self.index()?.untold)
     }
 
     /// Final jobs whose end the notifier has not handled (a superset).
@@ -515,7 +523,11 @@ impl Locked<'_> {
     /// not yet handled by the notifier in `undelivered`.
     fn reindex(&self, job: &Job) -> Result<()> {
         let mut index = self.index()?;
-        let before = (index.active.clone(), index.undelivered.clone());
+        let before = (
+            index.active.clone(),
+            index.undelivered.clone(),
+            index.untold.clone(),
+        );
         let set = |list: &mut Vec<u64>, member: bool| {
             list.retain(|&a| a != job.id);
             if member {
@@ -524,7 +536,13 @@ impl Locked<'_> {
         };
         set(&mut index.active, job.status.is_active());
         set(&mut index.undelivered, job.undelivered());
-        if (index.active.clone(), index.undelivered.clone()) != before {
+        set(&mut index.untold, job.untold());
+        if (
+            index.active.clone(),
+            index.undelivered.clone(),
+            index.untold.clone(),
+        ) != before
+        {
             self.write_index(&index)?;
         }
         Ok(())
@@ -546,6 +564,7 @@ impl Locked<'_> {
         let mut high = self.meta()?.map(|m| m.pruned_through).unwrap_or(0);
         let mut active = Vec::new();
         let mut undelivered = Vec::new();
+        let mut untold = Vec::new();
         for entry in std::fs::read_dir(&self.store.jobs)
             .at("cannot read", &self.store.jobs)?
             .flatten()
@@ -562,8 +581,13 @@ impl Locked<'_> {
             if let Ok(Some(job)) = self.job_opt(id) {
                 if job.status.is_active() {
                     active.push(id);
-                } else if job.undelivered() {
-                    undelivered.push(id);
+                } else {
+                    if job.undelivered() {
+                        undelivered.push(id);
+                    }
+                    if job.untold() {
+                        untold.push(id);
+                    }
                 }
             }
         }
@@ -572,6 +596,7 @@ impl Locked<'_> {
             next_id: high + 1,
             active,
             undelivered,
+            untold,
         };
         self.write_index(&index)?;
         Ok(index)

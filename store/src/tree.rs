@@ -51,3 +51,39 @@ pub fn request_stop(leader: &ProcessIdentity, name: &str) {
         platform::request_stop(leader.pid, name);
     }
 }
+
+/// From any process: end `root` and all its descendants, identity-checked —
+/// for a helper that is not the leader of its own group (a broker). Asks,
+/// waits up to `grace`, then forces whatever is left.
+pub fn terminate_process_tree(root: &ProcessIdentity, grace: Duration) -> Ended {
+    if !root.is_alive() {
+        return Ended::NotRunning;
+    }
+    let members = root.tree();
+    for p in &members {
+        platform::signal_process(p.pid, false);
+    }
+    let all_gone = |limit: Duration| {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if members.iter().all(|p| !p.is_alive()) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    if all_gone(grace) {
+        return Ended::Stopped;
+    }
+    for p in members.iter().filter(|p| p.is_alive()) {
+        platform::signal_process(p.pid, true);
+    }
+    if all_gone(Duration::from_secs(2)) {
+        Ended::Killed
+    } else {
+        Ended::Failed(format!("process {} survived being killed", root.pid))
+    }
+}

@@ -32,3 +32,33 @@ pub fn start_time(pid: u32) -> Option<u64> {
 pub fn parent_pid(pid: u32) -> Option<u32> {
     bsd_info(pid).map(|i| i.pbi_ppid)
 }
+
+/// The executable name of `pid`.
+pub fn name(pid: u32) -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is valid for `buf.len()` bytes.
+    let n = unsafe {
+        libc::proc_name(
+            pid as libc::c_int,
+            buf.as_mut_ptr().cast(),
+            buf.len() as u32,
+        )
+    };
+    (n > 0).then(|| String::from_utf8_lossy(&buf[..n as usize]).into_owned())
+}
+
+/// Direct children of `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut pids = vec![0 as libc::pid_t; 1024];
+    let size = (pids.len() * std::mem::size_of::<libc::pid_t>()) as libc::c_int;
+    // SAFETY: `pids` is valid for `size` bytes.
+    let n = unsafe { libc::proc_listchildpids(pid as libc::pid_t, pids.as_mut_ptr().cast(), size) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    pids.truncate(n as usize);
+    pids.into_iter()
+        .filter(|&p| p > 0)
+        .map(|p| p as u32)
+        .collect()
+}

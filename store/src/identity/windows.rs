@@ -43,24 +43,49 @@ pub fn start_time(pid: u32) -> Option<u64> {
     }
 }
 
-/// Parent pid, from a ToolHelp process snapshot.
-pub fn parent_pid(pid: u32) -> Option<u32> {
+/// Every process as (pid, parent pid, executable name), from a ToolHelp snapshot.
+fn processes() -> Vec<(u32, u32, String)> {
+    let mut all = Vec::new();
     // SAFETY: the snapshot handle is owned and closed; the entry is sized.
     unsafe {
         let snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
         if snap.is_null() || snap as isize == -1 {
-            return None;
+            return all;
         }
         let snap = Handle(snap);
         let mut entry: PROCESSENTRY32W = std::mem::zeroed();
         entry.dwSize = std::mem::size_of::<PROCESSENTRY32W>() as u32;
         let mut ok = Process32FirstW(snap.0, &mut entry);
         while ok != 0 {
-            if entry.th32ProcessID == pid {
-                return Some(entry.th32ParentProcessID);
-            }
+            let len = entry
+                .szExeFile
+                .iter()
+                .position(|&c| c == 0)
+                .unwrap_or(entry.szExeFile.len());
+            let name = String::from_utf16_lossy(&entry.szExeFile[..len]);
+            all.push((entry.th32ProcessID, entry.th32ParentProcessID, name));
             ok = Process32NextW(snap.0, &mut entry);
         }
-        None
     }
+    all
+}
+
+/// Parent pid.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    processes().into_iter().find(|p| p.0 == pid).map(|p| p.1)
+}
+
+/// The executable name of `pid`, without `.exe`.
+pub fn name(pid: u32) -> Option<String> {
+    let name = processes().into_iter().find(|p| p.0 == pid)?.2;
+    Some(name.strip_suffix(".exe").unwrap_or(&name).to_string())
+}
+
+/// Direct children of `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|p| p.1 == pid && p.0 != pid)
+        .map(|p| p.0)
+        .collect()
 }

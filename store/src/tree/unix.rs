@@ -74,3 +74,10 @@ pub fn request_stop(pid: u32, _name: &str) {
     // SAFETY: signalling a process group we verified to be the job's.
     unsafe { libc::kill(-(pid as i32), libc::SIGTERM) };
 }
+
+/// Signal one process: SIGTERM, or SIGKILL when `force`.
+pub fn signal_process(pid: u32, force: bool) {
+    let sig = if force { libc::SIGKILL } else { libc::SIGTERM };
+    // SAFETY: signalling a process whose identity the caller checked.
+    unsafe { libc::kill(pid as i32, sig) };
+}

@@ -137,3 +137,16 @@ pub fn terminate(_pid: u32, name: &str, _grace: Duration) -> Ended {
 pub fn request_stop(pid: u32, name: &str) {
     terminate(pid, name, Duration::ZERO);
 }
+
+/// End one process (Windows has no polite request to a console-less process).
+pub fn signal_process(pid: u32, _force: bool) {
+    use windows_sys::Win32::System::Threading::{OpenProcess, TerminateProcess, PROCESS_TERMINATE};
+    // SAFETY: the handle is owned and closed; the caller checked the identity.
+    unsafe {
+        let raw = OpenProcess(PROCESS_TERMINATE, 0, pid);
+        if !raw.is_null() {
+            let handle = Handle(raw);
+            TerminateProcess(handle.0, 1);
+        }
+    }
+}
