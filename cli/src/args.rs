@@ -50,6 +50,26 @@ pub enum Command {
     /// hooks and the desktop. Clients start it on demand; it exits when idle.
     #[command(subcommand)]
     Notifier(NotifierCommand),
+    /// Claude Code hook entry point: one hook event as JSON on stdin.
+    /// Register it with `bgjobs install claude`.
+    Hook(HookArgs),
+    /// The workspace's shared broker: a helper process that jobs share, torn
+    /// down once no live session and no active job holds it.
+    #[command(subcommand)]
+    Broker(BrokerCommand),
+    /// Install bgjobs' hooks into Claude Code's settings (merged, with a backup).
+    Install(InstallArgs),
+    /// Remove exactly the hooks `install` added.
+    Uninstall(InstallArgs),
+    /// Internal: finish a session's end in the background (cancel its
+    /// foreground jobs with a grace period, then the broker clean-up).
+    #[command(hide = true)]
+    ReapSession {
+        /// The session that ended.
+        session: String,
+        /// Jobs to cancel.
+        ids: Vec<u64>,
+    },
     /// Internal: the detached worker that runs one job.
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -191,4 +211,75 @@ pub enum NotifierCommand {
 pub struct WorkerArgs {
     /// The job to run.
     pub id: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// For Stop with `"asyncRewake": true`: if this session has jobs running,
+    /// wait for the next one to end, then exit 2 with a notice on stderr,
+    /// which wakes the idle session.
+    #[arg(long)]
+    pub rewake: bool,
+    /// With --rewake: give up (exit 0) after this long; keep it below the
+    /// hook's timeout.
+    #[arg(long, value_name = "DUR", default_value = "3600s")]
+    pub limit: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BrokerCommand {
+    /// Record the workspace's broker process.
+    Register {
+        /// The broker's process id.
+        #[arg(long)]
+        pid: u32,
+        /// `unix:PATH` (the socket file is removed at teardown) or `pipe:NAME`.
+        #[arg(long, value_name = "ENDPOINT")]
+        endpoint: Option<String>,
+        /// A directory the broker owns; removed at teardown.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Command run first at teardown (500 ms limit). Put it last: it takes
+        /// every remaining argument.
+        #[arg(long, value_name = "CMD", num_args = 1.., allow_hyphen_values = true)]
+        shutdown_cmd: Option<Vec<String>>,
+    },
+    /// Show the registered broker, whether it is alive and what holds it.
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tear the broker down: shutdown command, then its process tree, its
+    /// socket file, its directory and its record. Refuses while a live session
+    /// or an active job holds it, unless --force.
+    Teardown {
+        /// Tear down even if something still holds it.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// What to install into.
+    #[arg(value_enum)]
+    pub target: InstallTarget,
+    /// Which settings file: user (~/.claude/settings.json), project
+    /// (.claude/settings.json) or local (.claude/settings.local.json).
+    #[arg(long, value_enum, default_value = "user")]
+    pub scope: Scope,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum InstallTarget {
+    /// Claude Code.
+    Claude,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scope {
+    User,
+    Project,
+    Local,
 }

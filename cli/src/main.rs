@@ -8,8 +8,10 @@ mod args;
 mod commands;
 mod context;
 mod failure;
+mod hooks;
 mod output;
 mod platform;
+mod waker;
 mod worker;
 
 use std::process::ExitCode;
@@ -22,7 +24,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(
         cli.command,
-        Command::Run(_) | Command::Worker(_) | Command::Notifier(_)
+        Command::Run(_) | Command::Worker(_) | Command::Notifier(_) | Command::Hook(_)
     ) {
         // Like every Unix filter: `bgjobs status | head` ends quietly.
         platform::default_sigpipe();
@@ -37,6 +39,13 @@ fn main() -> ExitCode {
         Command::Cancel(args) => commands::cancel::run(cli.workspace, args),
         Command::Prune(args) => commands::prune::run(cli.workspace, args),
         Command::Notifier(command) => commands::notifier::run(command),
+        Command::Hook(args) => hooks::run(cli.workspace, args),
+        Command::Broker(command) => commands::broker::run(cli.workspace, command),
+        Command::Install(args) => commands::install::install(cli.workspace, args),
+        Command::Uninstall(args) => commands::install::uninstall(cli.workspace, args),
+        Command::ReapSession { session, ids } => {
+            hooks::session_end::reap(cli.workspace, &session, &ids)
+        }
         Command::Worker(args) => worker::run_detached(cli.workspace, args.id),
     };
     match result {

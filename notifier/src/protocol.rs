@@ -43,7 +43,13 @@ pub enum Message {
         /// A session whose jobs are of interest.
         #[serde(default)]
         session: Option<String>,
+        /// Exclusive waiter key: a newer subscriber with the same key makes
+        /// the daemon send `superseded` to this one and drop it.
+        #[serde(default)]
+        waiter: Option<String>,
     },
+    /// Sent to a subscriber replaced by a newer one with the same waiter key.
+    Superseded,
     /// Pushed to subscribers: a job reached a final status (as the store says).
     Event {
         /// Canonical workspace path.
@@ -156,6 +162,7 @@ mod tests {
                 workspace: "/w".into(),
                 ids: vec![1, 2],
                 session: None,
+                waiter: None,
             },
             Message::Status,
             Message::Ok,

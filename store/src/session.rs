@@ -35,6 +35,10 @@ pub struct Session {
     /// Subagents seen in this session.
     #[serde(default)]
     pub agents: Vec<String>,
+    /// The current `hook --rewake` waiter; an older one that finds another
+    /// here stands down.
+    #[serde(default)]
+    pub waiter: Option<ProcessIdentity>,
 }
 
 impl Session {
@@ -52,6 +56,7 @@ impl Session {
             end_reason: None,
             agent_process: None,
             agents: Vec::new(),
+            waiter: None,
         }
     }
 

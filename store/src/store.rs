@@ -47,9 +47,17 @@ pub(crate) struct Index {
     /// Final jobs whose end the notifier has not handled yet.
     #[serde(default)]
     pub undelivered: Vec<u64>,
-    /// Final jobs whose owning session has not been told of their end.
+    /// Final jobs whose owning session has not been told of their end, with
+    /// that session, so a hook finds its own without reading other records.
     #[serde(default)]
-    pub untold: Vec<u64>,
+    pub untold: Vec<Untold>,
+}
+
+/// An entry of the index's `untold` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Untold {
+    pub id: u64,
+    pub session: String,
 }
 
 /// Something a listing could not read, reported beside the jobs.
@@ -281,9 +289,15 @@ impl Store {
         Ok(stores)
     }
 
-    /// Final jobs whose session has not been told of their end (a superset).
-    pub fn untold_ids(&self) -> Result<Vec<u64>> {
-        Ok(self.index()?.untold)
+    /// Final jobs of `session` that it has not been told of (a superset).
+    pub fn untold_ids(&self, session: &str) -> Result<Vec<u64>> {
+        Ok(self
+            .index()?
+            .untold
+            .into_iter()
+            .filter(|u| u.session == session)
+            .map(|u| u.id)
+            .collect())
     }
 
     /// Final jobs whose end the notifier has not handled (a superset).
@@ -536,7 +550,13 @@ impl Locked<'_> {
         };
         set(&mut index.active, job.status.is_active());
         set(&mut index.undelivered, job.undelivered());
-        set(&mut index.untold, job.untold());
+        index.untold.retain(|u| u.id != job.id);
+        if let (true, Some(session)) = (job.untold(), &job.session_id) {
+            index.untold.push(Untold {
+                id: job.id,
+                session: session.clone(),
+            });
+        }
         if (
             index.active.clone(),
             index.undelivered.clone(),
@@ -585,8 +605,8 @@ impl Locked<'_> {
                     if job.undelivered() {
                         undelivered.push(id);
                     }
-                    if job.untold() {
-                        untold.push(id);
+                    if let (true, Some(session)) = (job.untold(), job.session_id) {
+                        untold.push(Untold { id, session });
                     }
                 }
             }

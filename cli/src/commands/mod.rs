@@ -1,6 +1,8 @@
 //! One module per command, each with a documented `run` entry point.
 
+pub mod broker;
 pub mod cancel;
+pub mod install;
 pub mod logs;
 pub mod notifier;
 pub mod prune;

@@ -5,21 +5,18 @@ use std::time::{Duration, Instant};
 
 use std::io::IsTerminal;
 
-use bgjobs_notifier::{Client, Message};
 use bgjobs_store::time::short_duration;
 use bgjobs_store::{Job, Store};
 use serde::Serialize;
 
 use crate::args::WaitArgs;
-use crate::commands::notifier;
 use crate::context;
 use crate::failure::{exit_byte, Failure, Outcome};
 use crate::output;
+use crate::waker::{Interest, Waker};
 
 /// Exit code when the timeout passes first.
 pub const EXIT_TIMEOUT: u8 = 124;
-/// Longest pause between two looks at the store.
-const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// How a wait ended.
 pub struct Waited {
@@ -130,7 +127,13 @@ pub fn watch(
         });
     }
     // Subscribe before the first look, so an end between the two is not missed.
-    let mut waker = Waker::subscribe(store, ids);
+    let mut waker = Waker::subscribe(
+        store,
+        Interest {
+            ids: ids.to_vec(),
+            ..Interest::default()
+        },
+    );
     let mut progress = Progress::new(ids.len());
     let mut ended: Vec<Job> = Vec::new();
     let mut pending: Vec<u64> = ids.to_vec();
@@ -164,48 +167,6 @@ pub fn watch(
             limit = limit.min(d.saturating_duration_since(Instant::now()));
         }
         waker.sleep(limit);
-    }
-}
-
-/// What wakes `watch` for its next look.
-enum Waker {
-    /// The notifier pushes an event when a job ends. A look at least every
-    /// second still catches a worker killed before it could report.
-    Push(Client),
-    /// No notifier: look again after a short, growing pause.
-    Poll(Duration),
-}
-
-impl Waker {
-    fn subscribe(store: &Store, ids: &[u64]) -> Self {
-        let subscribed = notifier::connect_or_start(store.root()).and_then(|mut client| {
-            client.request(&Message::Subscribe {
-                workspace: store.workspace().to_path_buf(),
-                ids: ids.to_vec(),
-                session: None,
-            })?;
-            Ok(client)
-        });
-        match subscribed {
-            Ok(client) => Waker::Push(client),
-            Err(_) => Waker::Poll(Duration::from_millis(1)),
-        }
-    }
-
-    /// Sleep until woken, at most `limit`.
-    fn sleep(&mut self, limit: Duration) {
-        match self {
-            Waker::Push(client) => {
-                if client.recv(Some(limit)).is_err() {
-                    // The notifier went away: fall back to watching the store.
-                    *self = Waker::Poll(Duration::from_millis(1));
-                }
-            }
-            Waker::Poll(pause) => {
-                std::thread::sleep((*pause).min(limit));
-                *pause = (*pause * 2).min(MAX_PAUSE);
-            }
-        }
     }
 }
 

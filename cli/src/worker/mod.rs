@@ -80,7 +80,7 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
 
     let (reader_out, reader_err, mut cmd) = match prepare(&job, mode) {
         Ok(parts) => parts,
-        Err(reason) => return Ok(fail_to_start(store, id, reason, None)?),
+        Err(reason) => return fail_to_start(store, id, reason, None),
     };
     let name = store.tree_name(id);
     let spawned = tree::spawn(&mut cmd, &name);
@@ -89,7 +89,7 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
         Ok(parts) => parts,
         Err(e) => {
             let (code, reason) = start_error(&job.command[0], &e);
-            return Ok(fail_to_start(store, id, reason, Some(code))?);
+            return fail_to_start(store, id, reason, Some(code));
         }
     };
 

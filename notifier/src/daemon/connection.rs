@@ -90,8 +90,18 @@ async fn read_loop(
                 workspace,
                 ids,
                 session,
+                waiter,
             } => {
                 let mut inner = shared.lock();
+                if let Some(key) = &waiter {
+                    inner.subscribers.retain(|_, old| {
+                        let replaced = old.waiter.as_ref() == Some(key);
+                        if replaced {
+                            let _ = old.tx.try_send(Message::Superseded);
+                        }
+                        !replaced
+                    });
+                }
                 let id = *subscription.get_or_insert_with(|| {
                     inner.next_subscriber += 1;
                     inner.next_subscriber
@@ -102,6 +112,7 @@ async fn read_loop(
                         workspace,
                         ids,
                         session,
+                        waiter,
                         tx: tx.clone(),
                     },
                 );

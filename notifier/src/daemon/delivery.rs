@@ -26,6 +26,7 @@ pub fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Message 
         },
         Ok(job) => {
             deliver(shared, &store, job);
+            teardown_broker(&store);
             Message::Ok
         }
         Err(e) => Message::Error {
@@ -54,12 +55,32 @@ pub fn sweep(shared: &Arc<Shared>) -> bool {
                 Err(_) => {} // pruned or corrupt: reported by `status`
             }
         }
+        teardown_broker(&store);
         shared
             .lock()
             .stores
             .insert(store.workspace().to_path_buf(), store);
     }
     running
+}
+
+/// The final clean-up: a broker nothing holds any more is torn down, by
+/// whoever sees it first (a worker or the notifier), exactly once.
+fn teardown_broker(store: &Store) {
+    match store.teardown_broker(false) {
+        Ok(Some(done)) => eprintln!(
+            "bgjobs notifier: broker {} of {} torn down (shutdown: {}; process: {})",
+            done.broker.process.pid,
+            store.workspace().display(),
+            done.shutdown,
+            done.process
+        ),
+        Ok(None) => {}
+        Err(e) => eprintln!(
+            "bgjobs notifier: broker teardown in {}: {e}",
+            store.workspace().display()
+        ),
+    }
 }
 
 fn store_for(shared: &Shared, workspace: &Path) -> Option<Store> {

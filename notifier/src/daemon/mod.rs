@@ -91,6 +91,7 @@ pub(crate) struct Subscriber {
     pub workspace: PathBuf,
     pub ids: Vec<u64>,
     pub session: Option<String>,
+    pub waiter: Option<String>,
     pub tx: mpsc::Sender<Message>,
 }
 

@@ -1,0 +1,195 @@
+//! `bgjobs install claude` / `bgjobs uninstall claude`: merge bgjobs' hooks
+//! into a Claude Code settings file, keeping everything else, with a backup;
+//! idempotent; uninstall removes exactly what install added.
+
+use std::path::{Path, PathBuf};
+
+use bgjobs_store::workspace::{self, WorkspaceHints};
+use serde_json::{json, Map, Value};
+
+use crate::args::{InstallArgs, Scope};
+use crate::failure::{Failure, Outcome};
+
+/// Events registered with `bgjobs hook`.
+const EVENTS: &[&str] = &[
+    "SessionStart",
+    "SessionEnd",
+    "UserPromptSubmit",
+    "PostToolUse",
+    "SubagentStart",
+    "SubagentStop",
+];
+/// Timeout of the Stop waiter's hook, above its own default limit (3600 s),
+/// so the waiter always ends (and wakes) before Claude Code would kill it.
+const REWAKE_TIMEOUT: u64 = 3700;
+
+/// The hook entries bgjobs adds, per event.
+fn our_entry(event: &str) -> Value {
+    if event == "Stop" {
+        json!({"type": "command", "command": "bgjobs", "args": ["hook", "--rewake"], "asyncRewake": true, "timeout": REWAKE_TIMEOUT})
+    } else {
+        json!({"type": "command", "command": "bgjobs", "args": ["hook"]})
+    }
+}
+
+/// Whether a hook entry is one of ours.
+fn is_ours(hook: &Value) -> bool {
+    hook.get("command").and_then(Value::as_str) == Some("bgjobs")
+        && hook
+            .get("args")
+            .and_then(|a| a.get(0))
+            .and_then(Value::as_str)
+            == Some("hook")
+}
+
+/// Entry point of `install claude`.
+pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
+    let path = settings_path(workspace, args.scope)?;
+    let original = read_settings(&path)?;
+    let mut settings = original
+        .clone()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    let hooks = settings
+        .as_object_mut()
+        .ok_or_else(|| not_object(&path))?
+        .entry("hooks")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let hooks = hooks
+        .as_object_mut()
+        .ok_or_else(|| Failure::error(format!("{}: \"hooks\" is not an object", path.display())))?;
+    for event in EVENTS.iter().copied().chain(["Stop"]) {
+        let groups = hooks
+            .entry(event)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let groups = groups.as_array_mut().ok_or_else(|| {
+            Failure::error(format!("{}: hooks.{event} is not an array", path.display()))
+        })?;
+        let present = groups.iter().any(|g| {
+            g.get("hooks")
+                .and_then(Value::as_array)
+                .is_some_and(|h| h.iter().any(is_ours))
+        });
+        if !present {
+            groups.push(json!({ "hooks": [our_entry(event)] }));
+        }
+    }
+    if Some(&settings) == original.as_ref() {
+        println!("bgjobs hooks are already installed in {}", path.display());
+        return Ok(0);
+    }
+    if original.is_some() {
+        let backup = backup_path(&path);
+        std::fs::copy(&path, &backup).map_err(|e| {
+            Failure::error(format!("cannot write backup {}: {e}", backup.display()))
+        })?;
+        println!("backup: {}", backup.display());
+    }
+    write_settings(&path, &settings)?;
+    println!("installed bgjobs hooks into {}", path.display());
+    Ok(0)
+}
+
+/// Entry point of `uninstall claude`.
+pub fn uninstall(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
+    let path = settings_path(workspace, args.scope)?;
+    let Some(mut settings) = read_settings(&path)? else {
+        println!("nothing to uninstall: {} does not exist", path.display());
+        return Ok(0);
+    };
+    let original = settings.clone();
+    let root = settings.as_object_mut().ok_or_else(|| not_object(&path))?;
+    if let Some(Value::Object(hooks)) = root.get_mut("hooks") {
+        for groups in hooks.values_mut() {
+            if let Value::Array(groups) = groups {
+                groups.retain_mut(|group| {
+                    let Some(Value::Array(list)) = group.get_mut("hooks") else {
+                        return true;
+                    };
+                    let before = list.len();
+                    list.retain(|h| !is_ours(h));
+                    // Drop a group only if it held nothing but our entries.
+                    !(list.is_empty() && before > 0)
+                });
+            }
+        }
+        hooks.retain(|_, groups| !matches!(groups, Value::Array(g) if g.is_empty()));
+        if hooks.is_empty() {
+            root.remove("hooks");
+        }
+    }
+    if settings == original {
+        println!("no bgjobs hooks in {}", path.display());
+        return Ok(0);
+    }
+    write_settings(&path, &settings)?;
+    println!("removed bgjobs hooks from {}", path.display());
+    Ok(0)
+}
+
+fn settings_path(workspace: Option<PathBuf>, scope: Scope) -> Result<PathBuf, Failure> {
+    if scope == Scope::User {
+        let home = std::env::var_os("HOME")
+            .or_else(|| std::env::var_os("USERPROFILE"))
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| Failure::error("cannot find the home directory: set HOME"))?;
+        return Ok(PathBuf::from(home).join(".claude").join("settings.json"));
+    }
+    let project = workspace::resolve(&WorkspaceHints::from_env(workspace)?)?;
+    let file = if scope == Scope::Project {
+        "settings.json"
+    } else {
+        "settings.local.json"
+    };
+    Ok(project.join(".claude").join(file))
+}
+
+fn read_settings(path: &Path) -> Result<Option<Value>, Failure> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                Failure::error(format!(
+                    "{} is not valid JSON ({e}); nothing changed",
+                    path.display()
+                ))
+            })?;
+            if !value.is_object() {
+                return Err(not_object(path));
+            }
+            Ok(Some(value))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::error(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn not_object(path: &Path) -> Failure {
+    Failure::error(format!(
+        "{} is not a JSON object; nothing changed",
+        path.display()
+    ))
+}
+
+fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".bgjobs-backup");
+    PathBuf::from(name)
+}
+
+/// Write atomically (temp file and rename) so a crash never leaves Claude
+/// Code a torn settings file.
+fn write_settings(path: &Path, settings: &Value) -> Result<(), Failure> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| Failure::error(format!("cannot write {}: {e}", path.display()));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let mut text =
+        serde_json::to_string_pretty(settings).map_err(|e| Failure::error(e.to_string()))?;
+    text.push('\n');
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".bgjobs-tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}

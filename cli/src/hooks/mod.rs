@@ -1,0 +1,128 @@
+//! `bgjobs hook`: the Claude Code hook entry point. One event on stdin,
+//! dispatched on `hook_event_name`. Every hook finishes in milliseconds;
+//! anything slow (a grace period, a broker teardown) goes to a detached
+//! process. Exit 2 is used only to wake the session on purpose (`--rewake`);
+//! every failure exits 1, so bad input can never block or wake by accident.
+
+pub mod event;
+mod rewake;
+pub mod session_end;
+mod session_start;
+mod tell;
+
+use std::path::PathBuf;
+
+use bgjobs_store::workspace::{self, WorkspaceHints};
+use bgjobs_store::{Config, ProcessIdentity, StateRoot, Store};
+
+use crate::args::HookArgs;
+use crate::context;
+use crate::failure::{Failure, Outcome, EXIT_ERROR};
+use event::Event;
+
+/// Entry point of `hook`.
+pub fn run(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
+    dispatch(workspace, args).map_err(|f| Failure {
+        code: EXIT_ERROR,
+        message: f.message,
+    })
+}
+
+fn dispatch(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
+    let limit = context::duration("--limit", &args.limit)?;
+    let event = event::read_stdin().map_err(Failure::error)?;
+    let name = event.hook_event_name.as_str();
+    if !matches!(
+        name,
+        "SessionStart"
+            | "SessionEnd"
+            | "UserPromptSubmit"
+            | "PostToolUse"
+            | "SubagentStart"
+            | "SubagentStop"
+            | "Stop"
+    ) {
+        return Err(Failure::error(format!("unsupported hook event {name:?}")));
+    }
+    if args.rewake && name != "Stop" {
+        return Err(Failure::error(format!(
+            "--rewake is for the Stop event, not {name}"
+        )));
+    }
+    let store = open_store(workspace, &event)?;
+    match name {
+        "SessionStart" => session_start::run(&store, &event),
+        "SessionEnd" => session_end::run(&store, &event),
+        "UserPromptSubmit" | "PostToolUse" => tell::run(&store, &event),
+        "SubagentStart" | "SubagentStop" => {
+            if let Some(agent) = &event.agent_id {
+                store.update_session(&event.session_id, |s| {
+                    if s.agent_process.is_none() {
+                        s.agent_process = agent_process();
+                    }
+                    if !s.agents.contains(agent) {
+                        s.agents.push(agent.clone());
+                    }
+                })?;
+            }
+            Ok(0)
+        }
+        _ if args.rewake => rewake::run(&store, &event, limit),
+        _ => Ok(0),
+    }
+}
+
+/// The store of the event's workspace: `CLAUDE_PROJECT_DIR` when Claude Code
+/// sets it, else the event's `cwd`, resolved like every other entry point.
+fn open_store(flag: Option<PathBuf>, event: &Event) -> Result<Store, Failure> {
+    let config = Config::load()?;
+    let root = StateRoot::from_env()?;
+    let mut hints = WorkspaceHints::from_env(flag)?;
+    if hints.project_dir.is_none() {
+        if let Some(cwd) = event
+            .cwd
+            .as_deref()
+            .map(PathBuf::from)
+            .filter(|d| d.is_dir())
+        {
+            hints.cwd = cwd;
+        }
+    }
+    let workspace = workspace::resolve(&hints)?;
+    Ok(Store::open(&root, workspace, config)?)
+}
+
+/// Print `text` as the event's `additionalContext`.
+fn print_context(event_name: &str, text: &str) -> Result<(), Failure> {
+    crate::output::json(&serde_json::json!({
+        "hookSpecificOutput": {
+            "hookEventName": event_name,
+            "additionalContext": text,
+        }
+    }))
+}
+
+/// Shells Claude Code may run a hook through; the agent is their parent.
+const SHELLS: &[&str] = &[
+    "sh",
+    "bash",
+    "dash",
+    "zsh",
+    "ksh",
+    "fish",
+    "pwsh",
+    "powershell",
+    "cmd",
+];
+
+/// The agent's process: the hook's parent, or the parent's parent when the
+/// hook was started through a shell. When it is gone, so is the session.
+fn agent_process() -> Option<ProcessIdentity> {
+    let parent = ProcessIdentity::parent_of(std::process::id())?;
+    match parent.name() {
+        Some(name) if SHELLS.contains(&name.to_ascii_lowercase().as_str()) => {
+            ProcessIdentity::parent_of(parent.pid).or(Some(parent))
+        }
+        _ => Some(parent),
+    }
+}

@@ -1,0 +1,50 @@
+//! SessionStart: record the session and who runs it, export its id to later
+//! Bash commands, and on resume/clear/compact say what happened meanwhile.
+
+use std::io::Write;
+
+use bgjobs_store::{fsio, Store};
+
+use super::event::Event;
+use super::tell;
+use crate::commands::wait::active_jobs;
+use crate::failure::{Failure, Outcome};
+
+/// Entry point for SessionStart.
+pub fn run(store: &Store, event: &Event) -> Outcome {
+    let agent = super::agent_process();
+    store.update_session(&event.session_id, |s| {
+        s.source = event.source.clone();
+        s.transcript_path = event.transcript_path.clone();
+        s.agent_process = agent;
+        s.ended_at = None;
+        s.end_reason = None;
+    })?;
+    if let Some(env_file) = std::env::var_os("CLAUDE_ENV_FILE").filter(|f| !f.is_empty()) {
+        let path = std::path::PathBuf::from(env_file);
+        let mut file = fsio::open_append(&path)?;
+        writeln!(file, "export BGJOBS_SESSION_ID={}", event.session_id)
+            .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if matches!(
+        event.source.as_deref(),
+        Some("resume" | "clear" | "compact")
+    ) {
+        let finished = tell::claim_untold(store, &event.session_id)?;
+        let mut running = Vec::new();
+        for id in active_jobs(store, Some(&event.session_id))? {
+            running.push(store.get(id)?);
+        }
+        let mut parts = Vec::new();
+        if !finished.is_empty() {
+            parts.push(tell::describe(&finished));
+        }
+        if !running.is_empty() {
+            parts.push(tell::describe_running(&running));
+        }
+        if !parts.is_empty() {
+            super::print_context(&event.hook_event_name, &parts.join("\n"))?;
+        }
+    }
+    Ok(0)
+}

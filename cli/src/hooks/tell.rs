@@ -1,0 +1,111 @@
+//! Telling a session that its jobs ended: claimed exactly once under the
+//! lock, written as plain facts (imperative text can trip prompt-injection
+//! defences), under Claude Code's 10,000-character cap.
+
+use bgjobs_store::time::{short_duration, Timestamp};
+use bgjobs_store::{Job, Store};
+
+use super::event::Event;
+use crate::failure::{Failure, Outcome};
+
+/// Room kept below Claude Code's 10,000-character cap.
+const MAX_TEXT: usize = 9_000;
+/// Output lines quoted per job, and their width.
+const TAIL_LINES: usize = 5;
+const TAIL_WIDTH: usize = 200;
+
+/// UserPromptSubmit / PostToolUse: hand this session's untold ends to the
+/// model, once. Prints nothing when there is nothing to tell.
+pub fn run(store: &Store, event: &Event) -> Outcome {
+    let jobs = claim_untold(store, &event.session_id)?;
+    if !jobs.is_empty() {
+        super::print_context(&event.hook_event_name, &describe(&jobs))?;
+    }
+    Ok(0)
+}
+
+/// The session's finished jobs it has not been told of, marked told now.
+/// Two hooks racing each get a disjoint share.
+pub fn claim_untold(store: &Store, session: &str) -> Result<Vec<Job>, Failure> {
+    let ids = store.untold_ids(session)?;
+    if ids.is_empty() {
+        return Ok(Vec::new()); // the common case: one small read
+    }
+    let claimed = store.with_lock(|tx| {
+        let mut claimed = Vec::new();
+        for id in ids {
+            let Ok(Some(job)) = tx.job_opt(id) else {
+                continue;
+            };
+            if job.untold() && job.session_id.as_deref() == Some(session) {
+                claimed.push(tx.apply(job, |j| j.deliveries.told_at = Some(Timestamp::now()))?);
+            }
+        }
+        Ok(claimed)
+    })?;
+    Ok(claimed)
+}
+
+/// Plain facts about ended jobs, bounded.
+pub fn describe(jobs: &[Job]) -> String {
+    let mut text = String::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let block = describe_one(job);
+        if text.len() + block.len() > MAX_TEXT {
+            text.push_str(&format!(
+                "{} more background job(s) of this session finished; `bgjobs status` lists them.\n",
+                jobs.len() - i
+            ));
+            break;
+        }
+        text.push_str(&block);
+    }
+    text.trim_end().to_string()
+}
+
+fn describe_one(job: &Job) -> String {
+    let mut line = format!(
+        "Background job {} `{}` finished: {}",
+        job.id,
+        job.title,
+        job.outcome()
+    );
+    if let Some(d) = job.duration() {
+        line.push_str(&format!(" after {}", short_duration(d)));
+    }
+    if let Some(reason) = &job.reason {
+        line.push_str(&format!(" ({reason})"));
+    }
+    line.push_str(&format!(". Full log: `bgjobs logs {}`.\n", job.id));
+    let lines: Vec<&str> = job.output_tail.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(TAIL_LINES)..];
+    if !tail.is_empty() {
+        line.push_str("Last output:\n");
+        for l in tail {
+            let l: String = l.chars().take(TAIL_WIDTH).collect();
+            line.push_str(&format!("    {l}\n"));
+        }
+    }
+    line
+}
+
+/// One line per active job of `session`, for SessionStart.
+pub fn describe_running(jobs: &[Job]) -> String {
+    jobs.iter()
+        .map(|job| {
+            let kind = if job.background {
+                "Background"
+            } else {
+                "Foreground"
+            };
+            format!(
+                "{kind} job {} `{}` is {} ({}).",
+                job.id,
+                job.title,
+                job.status,
+                crate::output::age_or_duration(job)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
