@@ -18,6 +18,13 @@
 //! commands, helper processes) and removes the temp directory; set
 //! `BGJOBS_E2E_KEEP=1` to keep it for a post-mortem.
 //!
+//! On Linux the test process makes itself a child subreaper and reaps the
+//! orphans it inherits (detached workers, the children of killed commands)
+//! at once, as init does on an ordinary system. Some containers run a PID 1
+//! that reaps only every few seconds; until then a dead process stays a zombie
+//! and its process group still "exists" for `kill(2)`, which would make
+//! `cancel` wait (or report a kill failure) for no fault of bgjobs.
+//!
 //! The binaries are found next to the test executable: `cargo build -p bgjobs`
 //! (or `cargo test --workspace`) builds `target/<profile>/bgjobs`, and
 //! `cargo test -p bgjobs-tests` builds `target/<profile>/e2e-helper`.
@@ -136,6 +143,8 @@ impl TestEnv {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
+        #[cfg(target_os = "linux")]
+        proc::adopt_orphans();
         let root = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&root).expect("create temp dir");
         // Canonical, so that paths compare equal to what bgjobs reports
@@ -601,6 +610,50 @@ pub mod proc {
             .find_map(|l| l.strip_prefix("SigCgt:"))
             .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
             .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+    }
+
+    /// Make this process a child subreaper and reap, from a background thread,
+    /// the orphans it inherits. Only zombies in another session are reaped:
+    /// the test's own children stay in its session, and std's `wait` on them
+    /// must not find them gone. Idempotent.
+    #[cfg(target_os = "linux")]
+    pub fn adopt_orphans() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: prctl and getsid with plain integer arguments.
+            let (ok, session) = unsafe {
+                (
+                    libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0,
+                    libc::getsid(0) as u32,
+                )
+            };
+            if !ok {
+                return;
+            }
+            let me = std::process::id();
+            std::thread::spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                // Cheap check first: is any child a zombie at all? (WNOWAIT
+                // leaves it to be reaped.)
+                // SAFETY: waitid fills the zeroed siginfo_t we own.
+                let any = unsafe {
+                    let mut info: libc::siginfo_t = std::mem::zeroed();
+                    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+                    libc::waitid(libc::P_ALL, 0, &mut info, flags) == 0 && info.si_pid() != 0
+                };
+                if !any {
+                    continue;
+                }
+                for s in all() {
+                    if s.ppid == me && s.state == 'Z' && s.session != session {
+                        // SAFETY: reaping a zombie child by pid; no status wanted.
+                        unsafe {
+                            libc::waitpid(s.pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG)
+                        };
+                    }
+                }
+            });
+        });
     }
 
     /// Processes (other than this one) whose initial environment holds
