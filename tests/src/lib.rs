@@ -1,2 +1,678 @@
 //! Harness for the end-to-end tests: a private state root and workspace per
 //! test, and the real `bgjobs` binary run as a separate process.
+//!
+//! Every test makes a [`TestEnv`]: a fresh temp directory holding
+//!
+//! ```text
+//! <tmp>/home/         BGJOBS_HOME (created by bgjobs itself, so its mode is bgjobs')
+//! <tmp>/ws/.git/      the workspace: a "repository" (resolution walks up to `.git`)
+//! <tmp>/config.toml   BGJOBS_CONFIG (absent unless a test writes settings)
+//! ```
+//!
+//! Commands built by [`TestEnv::bgjobs`] run in the workspace with that
+//! environment, and with every variable that could point bgjobs elsewhere
+//! removed. Job commands are the portable `e2e-helper` binary of this crate
+//! ([`TestEnv::helper`]) or, in Unix-only tests, ordinary Unix tools.
+//!
+//! Dropping the `TestEnv` kills whatever the test started (workers, their
+//! commands, helper processes) and removes the temp directory; set
+//! `BGJOBS_E2E_KEEP=1` to keep it for a post-mortem.
+//!
+//! On Linux the test process makes itself a child subreaper and reaps the
+//! orphans it inherits (detached workers, the children of killed commands)
+//! at once, as init does on an ordinary system. Some containers run a PID 1
+//! that reaps only every few seconds; until then a dead process stays a zombie
+//! and its process group still "exists" for `kill(2)`, which would make
+//! `cancel` wait (or report a kill failure) for no fault of bgjobs.
+//!
+//! The binaries are found next to the test executable: `cargo build -p bgjobs`
+//! (or `cargo test --workspace`) builds `target/<profile>/bgjobs`, and
+//! `cargo test -p bgjobs-tests` builds `target/<profile>/e2e-helper`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use serde_json::{json, Value};
+
+/// How long any wait for something the test expects to happen may take
+/// before the test fails. Generous: the suite shares a small machine; this
+/// bounds a hang, it does not assert speed.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Environment variables that would make bgjobs look somewhere else than the
+/// test's own workspace and state root, or pick up a session; removed from
+/// every child.
+const SCRUBBED: &[&str] = &[
+    "BGJOBS_WORKSPACE",
+    "BGJOBS_SESSION_ID",
+    "CLAUDE_CODE_SESSION_ID",
+    "CLAUDE_PROJECT_DIR",
+    "CLAUDE_ENV_FILE",
+];
+
+/// A binary built into `target/<profile>/` beside the test executable's `deps/`.
+fn built_binary(name: &str, how: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable is in target/<profile>/deps");
+    let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.is_file(), "{} not found: {how}", path.display());
+    path
+}
+
+/// The `bgjobs` binary under test.
+pub fn bgjobs_bin() -> PathBuf {
+    built_binary(
+        "bgjobs",
+        "run `cargo build -p bgjobs` first (or `cargo test --workspace`, which builds it)",
+    )
+}
+
+/// The `e2e-helper` binary (see `src/bin/e2e-helper.rs`).
+pub fn helper_bin() -> PathBuf {
+    built_binary(
+        "e2e-helper",
+        "run the tests with `cargo test -p bgjobs-tests`",
+    )
+}
+
+/// Poll `check` until it returns `Some`, for at most `timeout`; panic naming
+/// `what` (and the last observation, via `check`'s own messages) otherwise.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if start.elapsed() > timeout {
+            panic!("gave up after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// Stdout of a finished process as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr of a finished process as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// One test's private state root, workspace and config.
+pub struct TestEnv {
+    /// The temp directory holding everything below.
+    pub root: PathBuf,
+    /// `BGJOBS_HOME`.
+    pub home: PathBuf,
+    /// The workspace (holds a `.git` directory), canonical.
+    pub ws: PathBuf,
+    /// `BGJOBS_CONFIG`.
+    pub config: PathBuf,
+    /// Processes the test started itself, killed and reaped on drop.
+    children: Mutex<Vec<Child>>,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    /// A fresh environment with default settings.
+    pub fn new() -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "bgjobs-e2e-{}-{}-{nanos:x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        #[cfg(target_os = "linux")]
+        proc::adopt_orphans();
+        let root = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&root).expect("create temp dir");
+        // Canonical, so that paths compare equal to what bgjobs reports
+        // (macOS: /var is a symlink to /private/var).
+        let root = std::fs::canonicalize(&root).expect("canonicalize temp dir");
+        let ws = root.join("ws");
+        std::fs::create_dir_all(ws.join(".git")).expect("create workspace");
+        Self {
+            home: root.join("home"),
+            config: root.join("config.toml"),
+            ws,
+            root,
+            children: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A fresh environment with `config.toml` holding `toml`.
+    pub fn with_config(toml: &str) -> Self {
+        let env = Self::new();
+        env.write_config(toml);
+        env
+    }
+
+    /// Write `config.toml` (read by every later bgjobs process).
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(&self.config, toml).expect("write config.toml");
+    }
+
+    /// Apply this environment to any command: state root, config, and no
+    /// variable that could redirect bgjobs.
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env("BGJOBS_HOME", &self.home)
+            .env("BGJOBS_CONFIG", &self.config)
+            .stdin(Stdio::null());
+        for var in SCRUBBED {
+            cmd.env_remove(var);
+        }
+    }
+
+    /// `bgjobs ARGS` to run in the workspace with this environment.
+    pub fn bgjobs<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        self.bgjobs_in(&self.ws, args)
+    }
+
+    /// `bgjobs ARGS` to run in `dir` with this environment.
+    pub fn bgjobs_in<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> Command {
+        let mut cmd = Command::new(bgjobs_bin());
+        cmd.args(args).current_dir(dir);
+        self.apply(&mut cmd);
+        cmd
+    }
+
+    /// Run `bgjobs ARGS` in the workspace to its end.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        output(self.bgjobs(args))
+    }
+
+    /// Run `bgjobs ARGS`, require exit 0, return stdout.
+    pub fn run_ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+        ok(self.bgjobs(args))
+    }
+
+    /// Run `bgjobs ARGS` (which should include `--json`), require exit 0,
+    /// parse stdout.
+    pub fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> Value {
+        parse_json(&self.run_ok(args))
+    }
+
+    /// `status --all --json`: `{"workspace", "jobs", "warnings"}`.
+    pub fn status_json(&self) -> Value {
+        self.json(&["status", "--all", "--json"])
+    }
+
+    /// `show ID --json`: the job as bgjobs reports it.
+    pub fn job(&self, id: u64) -> Value {
+        self.json(&["show", &id.to_string(), "--json"])
+    }
+
+    /// The status word of job `id`.
+    pub fn status_of(&self, id: u64) -> String {
+        self.job(id)["status"]
+            .as_str()
+            .expect("status is a string")
+            .to_string()
+    }
+
+    /// Poll `show ID` until the job's status is one of `statuses`; return it.
+    pub fn wait_for_status(&self, id: u64, statuses: &[&str]) -> Value {
+        let mut last = String::new();
+        let what = format!("job {id} to become one of {statuses:?}");
+        wait_until(&what, DEADLINE, || {
+            let job = self.job(id);
+            last = job["status"].as_str().unwrap_or_default().to_string();
+            statuses.contains(&last.as_str()).then_some(job)
+        })
+    }
+
+    /// `run -b [OPTS] -- CMD`: start a background job, return its id.
+    pub fn start(&self, opts: &[&str], cmd: &[&str]) -> u64 {
+        let mut args = vec!["run", "-b"];
+        args.extend_from_slice(opts);
+        args.push("--");
+        args.extend_from_slice(cmd);
+        parse_id(&self.run_ok(&args))
+    }
+
+    /// Like [`start`](Self::start) with the helper binary as the command:
+    /// `run -b [OPTS] -- e2e-helper HELPER_ARGS`.
+    pub fn start_helper(&self, opts: &[&str], helper_args: &[&str]) -> u64 {
+        let helper = helper_bin();
+        let mut cmd = vec![helper.to_str().expect("utf-8 helper path")];
+        cmd.extend_from_slice(helper_args);
+        self.start(opts, &cmd)
+    }
+
+    /// The helper binary's path as a string, for building job commands.
+    pub fn helper(&self) -> String {
+        helper_bin().to_string_lossy().into_owned()
+    }
+
+    /// Start `e2e-helper ARGS` as a child of the test (killed on drop);
+    /// returns its pid.
+    pub fn spawn_helper(&self, args: &[&str]) -> u32 {
+        let mut cmd = Command::new(helper_bin());
+        cmd.args(args);
+        self.apply(&mut cmd);
+        self.spawn_tracked(cmd)
+    }
+
+    /// Spawn `cmd` as a child of the test; it is killed and reaped on drop.
+    pub fn spawn_tracked(&self, mut cmd: Command) -> u32 {
+        let child = cmd.spawn().expect("spawn child");
+        let pid = child.id();
+        self.children.lock().unwrap().push(child);
+        pid
+    }
+
+    /// Take back a child started with [`spawn_tracked`](Self::spawn_tracked)
+    /// to wait for it in the test.
+    pub fn take_child(&self, pid: u32) -> Child {
+        let mut children = self.children.lock().unwrap();
+        let at = children
+            .iter()
+            .position(|c| c.id() == pid)
+            .expect("a tracked child");
+        children.remove(at)
+    }
+
+    // ----- the store on disk -------------------------------------------------
+
+    /// The store directory `<home>/workspaces/<slug>-<hash>/`; there must be
+    /// exactly one workspace in the state root.
+    pub fn store_dir(&self) -> PathBuf {
+        let dirs = self.workspace_dirs();
+        assert_eq!(
+            dirs.len(),
+            1,
+            "expected exactly one workspace store under {}: {dirs:?}",
+            self.home.display()
+        );
+        dirs.into_iter().next().unwrap()
+    }
+
+    /// Every store directory under `<home>/workspaces/`.
+    pub fn workspace_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = match std::fs::read_dir(self.home.join("workspaces")) {
+            Ok(entries) => entries.map(|e| e.expect("read_dir").path()).collect(),
+            Err(_) => Vec::new(),
+        };
+        dirs.sort();
+        dirs
+    }
+
+    /// `jobs/<id>.json`.
+    pub fn job_file(&self, id: u64) -> PathBuf {
+        self.store_dir().join("jobs").join(format!("{id}.json"))
+    }
+
+    /// `logs/<id>.log`.
+    pub fn log_file(&self, id: u64) -> PathBuf {
+        self.store_dir().join("logs").join(format!("{id}.log"))
+    }
+
+    /// Ids of the records in `jobs/` (files named `<id>.json`), ascending.
+    pub fn record_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = list_dir(&self.store_dir().join("jobs"))
+            .iter()
+            .filter_map(|name| name.strip_suffix(".json")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The raw record `jobs/<id>.json`, parsed.
+    pub fn read_record(&self, id: u64) -> Value {
+        let path = self.job_file(id);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Replace `jobs/<id>.json` by hand (written beside, then renamed in, so
+    /// no reader sees a torn file).
+    pub fn write_record(&self, id: u64, record: &Value) {
+        let text = serde_json::to_string_pretty(record).unwrap() + "\n";
+        replace_file(&self.job_file(id), text.as_bytes());
+    }
+
+    /// `index.json`, parsed.
+    pub fn read_index(&self) -> Value {
+        let path = self.store_dir().join("index.json");
+        parse_json(&std::fs::read_to_string(path).expect("read index.json"))
+    }
+
+    /// Replace `index.json` by hand.
+    pub fn write_index(&self, index: &Value) {
+        let text = serde_json::to_string_pretty(index).unwrap() + "\n";
+        replace_file(&self.store_dir().join("index.json"), text.as_bytes());
+    }
+
+    /// Every file under the store directory, relative path -> bytes.
+    pub fn snapshot(&self, sub: &str) -> BTreeMap<String, Vec<u8>> {
+        let dir = self.store_dir().join(sub);
+        list_dir(&dir)
+            .into_iter()
+            .map(|name| {
+                let bytes = std::fs::read(dir.join(&name)).expect("read store file");
+                (name, bytes)
+            })
+            .collect()
+    }
+
+    // ----- clean-up ----------------------------------------------------------
+
+    /// Kill everything this environment started: every process whose
+    /// environment names this state root (bgjobs commands, workers, job
+    /// commands and their children), and the tracked children.
+    pub fn kill_all(&self) {
+        #[cfg(target_os = "linux")]
+        for _ in 0..20 {
+            let found = proc::processes_with_env("BGJOBS_HOME", self.home.as_os_str());
+            if found.is_empty() {
+                break;
+            }
+            for pid in found {
+                proc::signal(pid, libc::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        #[cfg(not(target_os = "linux"))]
+        if self.home.join("workspaces").is_dir() {
+            let _ = self
+                .bgjobs(&["cancel", "--all", "--grace", "0s"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        for mut child in self.children.lock().unwrap().drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.kill_all();
+        if std::env::var_os("BGJOBS_E2E_KEEP").is_some() {
+            eprintln!("keeping {}", self.root.display());
+            return;
+        }
+        // A dying worker may still be writing: retry briefly.
+        for _ in 0..50 {
+            match std::fs::remove_dir_all(&self.root) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// Run `cmd` to its end, capturing output.
+pub fn output(mut cmd: Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Run `cmd`, require exit 0, return stdout.
+pub fn ok(cmd: Command) -> String {
+    let shown = format!("{cmd:?}");
+    let out = output(cmd);
+    assert!(
+        out.status.success(),
+        "{shown} failed with {}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Parse JSON output, showing it when it is not JSON.
+pub fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Parse the id that `run -b` prints.
+pub fn parse_id(text: &str) -> u64 {
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("expected a job id, got {text:?}"))
+}
+
+/// The ids of the jobs in a `status --json` document.
+pub fn ids_of(status: &Value) -> Vec<u64> {
+    status["jobs"]
+        .as_array()
+        .expect("jobs array")
+        .iter()
+        .map(|j| j["id"].as_u64().expect("numeric id"))
+        .collect()
+}
+
+/// The job with `id` in a `status --json` document.
+pub fn find_job(status: &Value, id: u64) -> Option<Value> {
+    status["jobs"]
+        .as_array()?
+        .iter()
+        .find(|j| j["id"].as_u64() == Some(id))
+        .cloned()
+}
+
+/// File names in `dir`, sorted (empty if it does not exist).
+pub fn list_dir(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| {
+                e.expect("read_dir")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// Every file below `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for name in list_dir(dir) {
+        let path = dir.join(name);
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Replace `path` with `bytes` via a sibling temp file and a rename.
+fn replace_file(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("e2e-hand-written");
+    std::fs::write(&tmp, bytes).expect("write temp file");
+    std::fs::rename(&tmp, path).expect("rename into place");
+}
+
+/// Unix processes: liveness (a zombie counts as dead), signals, and on Linux
+/// what `/proc` says about process groups, sessions and signal handlers.
+#[cfg(unix)]
+pub mod proc {
+    /// Send `sig` to `pid` (negative: a process group). Returns whether the
+    /// signal was delivered.
+    pub fn signal(pid: u32, sig: i32) -> bool {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(pid as libc::pid_t, sig) == 0 }
+    }
+
+    /// Send `sig` to every process of the group `pgid`.
+    pub fn signal_group(pgid: u32, sig: i32) -> bool {
+        // SAFETY: as above.
+        unsafe { libc::kill(-(pgid as libc::pid_t), sig) == 0 }
+    }
+
+    /// Whether `pid` is a running process; a zombie (exited, not yet reaped)
+    /// is dead.
+    #[cfg(target_os = "linux")]
+    pub fn pid_alive(pid: u32) -> bool {
+        stat(pid).is_some_and(|s| !matches!(s.state, 'Z' | 'X' | 'x'))
+    }
+
+    /// Whether `pid` is a running process (zombies cannot be told apart here).
+    #[cfg(not(target_os = "linux"))]
+    pub fn pid_alive(pid: u32) -> bool {
+        signal(pid, 0)
+    }
+
+    /// What `/proc/<pid>/stat` says.
+    #[cfg(target_os = "linux")]
+    #[derive(Debug, Clone)]
+    pub struct Stat {
+        pub pid: u32,
+        pub state: char,
+        pub ppid: u32,
+        pub pgrp: u32,
+        pub session: u32,
+        /// Field 22: start time in clock ticks since boot.
+        pub start: u64,
+    }
+
+    /// `/proc/<pid>/stat`, parsed; `None` if there is no such process.
+    #[cfg(target_os = "linux")]
+    pub fn stat(pid: u32) -> Option<Stat> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) is in parentheses and may hold anything.
+        let rest = &text[text.rfind(')')? + 1..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(Stat {
+            pid,
+            state: f.first()?.chars().next()?,
+            ppid: f.get(1)?.parse().ok()?,
+            pgrp: f.get(2)?.parse().ok()?,
+            session: f.get(3)?.parse().ok()?,
+            start: f.get(19)?.parse().ok()?,
+        })
+    }
+
+    /// Every process on the system, as `/proc` lists it.
+    #[cfg(target_os = "linux")]
+    pub fn all() -> Vec<Stat> {
+        std::fs::read_dir("/proc")
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                    .filter_map(stat)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Live (non-zombie) processes of the process group `pgid`.
+    #[cfg(target_os = "linux")]
+    pub fn group_members(pgid: u32) -> Vec<u32> {
+        all()
+            .into_iter()
+            .filter(|s| s.pgrp == pgid && !matches!(s.state, 'Z' | 'X' | 'x'))
+            .map(|s| s.pid)
+            .collect()
+    }
+
+    /// Whether `pid` has a handler installed for `sig` (`SigCgt` in
+    /// `/proc/<pid>/status`).
+    #[cfg(target_os = "linux")]
+    pub fn catches(pid: u32, sig: i32) -> bool {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return false;
+        };
+        text.lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+    }
+
+    /// Make this process a child subreaper and reap, from a background thread,
+    /// the orphans it inherits. Only zombies in another session are reaped:
+    /// the test's own children stay in its session, and std's `wait` on them
+    /// must not find them gone. Idempotent.
+    #[cfg(target_os = "linux")]
+    pub fn adopt_orphans() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: prctl and getsid with plain integer arguments.
+            let (ok, session) = unsafe {
+                (
+                    libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0,
+                    libc::getsid(0) as u32,
+                )
+            };
+            if !ok {
+                return;
+            }
+            let me = std::process::id();
+            std::thread::spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                // Cheap check first: is any child a zombie at all? (WNOWAIT
+                // leaves it to be reaped.)
+                // SAFETY: waitid fills the zeroed siginfo_t we own.
+                let any = unsafe {
+                    let mut info: libc::siginfo_t = std::mem::zeroed();
+                    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+                    libc::waitid(libc::P_ALL, 0, &mut info, flags) == 0 && info.si_pid() != 0
+                };
+                if !any {
+                    continue;
+                }
+                for s in all() {
+                    if s.ppid == me && s.state == 'Z' && s.session != session {
+                        // SAFETY: reaping a zombie child by pid; no status wanted.
+                        unsafe {
+                            libc::waitpid(s.pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG)
+                        };
+                    }
+                }
+            });
+        });
+    }
+
+    /// Processes (other than this one) whose initial environment holds
+    /// `name=value`.
+    #[cfg(target_os = "linux")]
+    pub fn processes_with_env(name: &str, value: &std::ffi::OsStr) -> Vec<u32> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut entry = name.as_bytes().to_vec();
+        entry.push(b'=');
+        entry.extend_from_slice(value.as_bytes());
+        let me = std::process::id();
+        all()
+            .into_iter()
+            .filter(|s| s.pid != me && !matches!(s.state, 'Z' | 'X' | 'x'))
+            .filter(|s| {
+                std::fs::read(format!("/proc/{}/environ", s.pid))
+                    .is_ok_and(|env| env.split(|&b| b == 0).any(|e| e == entry.as_slice()))
+            })
+            .map(|s| s.pid)
+            .collect()
+    }
+}

@@ -1,0 +1,83 @@
+//! Many writers at once: every job is recorded once, under its own id, and
+//! the store is never torn, never half-written and never left with temp files.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bgjobs_tests::*;
+
+const PROCESSES: usize = 16;
+const JOBS_EACH: usize = 50;
+
+#[test]
+fn sixteen_processes_start_800_jobs_without_losing_one() {
+    let env = Arc::new(TestEnv::with_config("keep_finished = 100000\n"));
+    let helper = env.helper();
+
+    // A reader polls `status` all along: no read may fail or see a torn record.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (env, stop) = (env.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) || reads == 0 {
+                let status = env.status_json();
+                assert_eq!(status["warnings"], json!([]), "a reader saw a bad record");
+                reads += 1;
+            }
+            reads
+        })
+    };
+
+    // 16 writers in parallel, each starting 50 background jobs in a row.
+    let writers: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            let (env, helper) = (env.clone(), helper.clone());
+            std::thread::spawn(move || {
+                (0..JOBS_EACH)
+                    .map(|_| env.start(&[], &[&helper, "exit", "0"]))
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let printed: Vec<u64> = writers
+        .into_iter()
+        .flat_map(|w| w.join().expect("writer thread"))
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    reader.join().expect("reader thread");
+
+    let distinct: BTreeSet<u64> = printed.iter().copied().collect();
+    assert_eq!(printed.len(), PROCESSES * JOBS_EACH);
+    assert_eq!(distinct.len(), printed.len(), "an id was handed out twice");
+
+    // Wait for all of them; every one must succeed.
+    let out = output(env.bgjobs(&["wait", "--timeout", "120s"]));
+    assert_eq!(out.status.code(), Some(0), "wait: {}", stderr(&out));
+
+    let status = env.status_json();
+    let jobs = status["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), PROCESSES * JOBS_EACH);
+    let listed: BTreeSet<u64> = ids_of(&status).into_iter().collect();
+    assert_eq!(listed, distinct, "status lists other ids than run printed");
+    for job in jobs {
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["exit_code"], 0, "{job}");
+    }
+    assert_eq!(status["warnings"], json!([]));
+
+    // Exactly one record per job, the active index empty, no temp file and
+    // no record moved aside anywhere in the store.
+    let records: BTreeSet<u64> = env.record_ids().into_iter().collect();
+    assert_eq!(records, distinct);
+    assert_eq!(env.read_index()["active"], json!([]));
+    for path in walk(&env.store_dir()) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name != ".tmp-write" && !name.ends_with(".tmp") && !name.contains(".corrupt-"),
+            "left behind: {}",
+            path.display()
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Liveness: no job stays `running` for a process that is gone, and a pid that
+//! now belongs to another process is never taken for the job's (nor signalled).
+#![cfg(unix)]
+
+use bgjobs_tests::proc::{pid_alive, signal};
+use bgjobs_tests::*;
+
+fn pid_field(value: &Value) -> u32 {
+    value
+        .as_u64()
+        .unwrap_or_else(|| panic!("expected a pid, got {value}")) as u32
+}
+
+fn wait_dead(pid: u32, what: &str) {
+    wait_until(&format!("{what} (pid {pid}) to be gone"), DEADLINE, || {
+        (!pid_alive(pid)).then_some(())
+    });
+}
+
+/// A record that names the live process `pid` with a start time that is not
+/// that process's: what a record looks like once its pid has been reused.
+fn impostor(pid: u32) -> Value {
+    json!({ "pid": pid, "start": 12345 })
+}
+
+#[test]
+fn worker_killed_with_sigkill_is_lost_and_its_command_is_stopped() {
+    let env = TestEnv::new();
+    let id = env.start_helper(&[], &["sleep", "300"]);
+    let job = env.wait_for_status(id, &["running"]);
+    let command = pid_field(&job["pid"]);
+    let worker = pid_field(&env.read_record(id)["worker"]["pid"]);
+    assert_ne!(worker, command);
+    assert!(pid_alive(worker) && pid_alive(command));
+
+    assert!(signal(worker, libc::SIGKILL));
+    wait_dead(worker, "the killed worker");
+
+    let status = env.status_json();
+    let job = find_job(&status, id).expect("the job is still listed");
+    assert_eq!(job["status"], "lost", "{job}");
+    let reason = job["reason"].as_str().unwrap_or_default();
+    assert!(!reason.is_empty(), "a lost job says why: {job}");
+    assert!(!job["finished_at"].is_null(), "{job}");
+
+    let out = env.run(&["wait", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(125), "wait on a lost job");
+
+    // Marking it lost asked the unsupervised command to stop.
+    wait_dead(command, "the orphaned command");
+    // And the record stays lost on later reads.
+    assert_eq!(env.status_of(id), "lost");
+}
+
+#[test]
+fn attached_run_killed_with_sigkill_is_lost() {
+    let env = TestEnv::new();
+    let mut cmd = env.bgjobs(&["run", "--", &env.helper(), "sleep", "300"]);
+    cmd.stdout(std::process::Stdio::null());
+    let run = env.spawn_tracked(cmd);
+    let id = wait_until("the attached job to be recorded", DEADLINE, || {
+        env.workspace_dirs()
+            .first()
+            .and_then(|_| env.record_ids().first().copied())
+    });
+    let job = env.wait_for_status(id, &["running"]);
+    let command = pid_field(&job["pid"]);
+
+    assert!(signal(run, libc::SIGKILL));
+    let _ = env.take_child(run).wait();
+
+    let job = env.job(id);
+    assert_eq!(job["status"], "lost", "{job}");
+    assert!(!job["reason"].as_str().unwrap_or_default().is_empty());
+    wait_dead(command, "the orphaned command");
+}
+
+#[test]
+fn pid_alive_with_another_start_time_is_not_the_job() {
+    let env = TestEnv::new();
+    let a = env.start_helper(&[], &["exit", "0"]);
+    let b = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(a, &["succeeded"]);
+    env.wait_for_status(b, &["succeeded"]);
+
+    // A live process that is not the job's: it got the job's pid by reuse.
+    let stranger = env.spawn_helper(&["sleep", "300"]);
+    for id in [a, b] {
+        let mut record = env.read_record(id);
+        record["status"] = json!("running");
+        record["exit_code"] = Value::Null;
+        record["finished_at"] = Value::Null;
+        record["pid"] = json!(stranger);
+        record["worker"] = impostor(stranger);
+        record["process"] = impostor(stranger);
+        env.write_record(id, &record);
+    }
+    let mut index = env.read_index();
+    index["active"] = json!([a, b]);
+    env.write_index(&index);
+
+    // `status` finds the worker gone: lost, with a reason.
+    let status = env.status_json();
+    let job = find_job(&status, a).unwrap();
+    assert_eq!(job["status"], "lost", "{job}");
+    assert!(!job["reason"].as_str().unwrap_or_default().is_empty());
+    assert!(pid_alive(stranger), "the stranger was signalled");
+
+    // `cancel` of the now final job is a no-op that says so, and kills nothing.
+    let out = env.run(&["cancel", &a.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("already"), "{}", stdout(&out));
+    assert_eq!(env.status_of(a), "lost");
+
+    // `cancel` as the first reader of the other one: found lost, not cancelled.
+    let out = env.run(&["cancel", &b.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.status_of(b), "lost");
+
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        pid_alive(stranger),
+        "a process with a reused pid was signalled"
+    );
+}
+
+/// The worker is alive (its identity is right) but the command's pid now
+/// belongs to someone else: `cancel` records `cancelled` and signals no one.
+#[cfg(target_os = "linux")]
+#[test]
+fn cancel_never_signals_a_reused_command_pid() {
+    use bgjobs_tests::proc::stat;
+
+    let env = TestEnv::new();
+    let id = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(id, &["succeeded"]);
+
+    let worker = env.spawn_helper(&["sleep", "300"]);
+    let stranger = env.spawn_helper(&["sleep", "300"]);
+    let worker_start = stat(worker).expect("worker stat").start;
+    let mut record = env.read_record(id);
+    record["status"] = json!("running");
+    record["exit_code"] = Value::Null;
+    record["finished_at"] = Value::Null;
+    record["pid"] = json!(stranger);
+    record["worker"] = json!({ "pid": worker, "start": worker_start });
+    record["process"] = json!({ "pid": stranger, "start": stat(stranger).unwrap().start + 1 });
+    env.write_record(id, &record);
+    let mut index = env.read_index();
+    index["active"] = json!([id]);
+    env.write_index(&index);
+
+    assert_eq!(env.status_of(id), "running", "its worker is alive");
+    let out = env.run(&["cancel", "--grace", "1s", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let job = env.job(id);
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(
+        pid_alive(stranger),
+        "a process with a reused pid was signalled"
+    );
+    assert!(pid_alive(worker));
+}
+
+/// `run -b` detaches the worker into its own session, and the command leads
+/// its own process group, so that the caller's end does not reach them and
+/// cancel reaches the whole tree.
+#[cfg(target_os = "linux")]
+#[test]
+fn background_worker_has_its_own_session_and_command_its_own_group() {
+    use bgjobs_tests::proc::stat;
+
+    let env = TestEnv::new();
+    let id = env.start_helper(&[], &["sleep", "300"]);
+    let job = env.wait_for_status(id, &["running"]);
+    let command = pid_field(&job["pid"]);
+    let worker = pid_field(&env.read_record(id)["worker"]["pid"]);
+    let me = stat(std::process::id()).unwrap();
+    let w = stat(worker).expect("worker");
+    let c = stat(command).expect("command");
+    assert_eq!(w.session, worker, "the worker leads its own session");
+    assert_ne!(w.session, me.session);
+    assert_eq!(c.pgrp, command, "the command leads its own process group");
+    assert_eq!(c.ppid, worker, "the worker supervises the command");
+    env.run_ok(&["cancel", &id.to_string()]);
+}
