@@ -46,6 +46,12 @@ impl ProcessIdentity {
         platform::parent_pid(pid).and_then(Self::of)
     }
 
+    /// Whether process group `pgid` has a live (non-zombie) member, where the
+    /// platform can tell.
+    pub fn group_alive(pgid: u32) -> Option<bool> {
+        platform::group_alive(pgid)
+    }
+
     /// The executable name of this process (`bash`, `node`, `claude`...).
     pub fn name(&self) -> Option<String> {
         platform::name(self.pid)

@@ -33,10 +33,9 @@ pub fn prune(store: &Store, policy: Policy) -> Result<Vec<u64>> {
         let (ids, _) = store.scan()?;
         let mut finished = Vec::new();
         for id in ids {
-            // A corrupt record is moved aside (and so reported), never pruned;
-            // nor is a job whose end has not been delivered yet.
+            // A corrupt record is moved aside (and so reported), never pruned.
             if let Ok(Some(job)) = tx.job_opt(id) {
-                if !job.status.is_active() && !job.undelivered() {
+                if !job.status.is_active() {
                     finished.push(job);
                 }
             }
@@ -46,6 +45,9 @@ pub fn prune(store: &Store, policy: Policy) -> Result<Vec<u64>> {
         let removed: Vec<u64> = finished
             .iter()
             .enumerate()
+            // A job whose end has not been delivered yet counts towards the
+            // bound but is kept until it has been.
+            .filter(|(_, job)| !job.undelivered())
             .filter(|(i, job)| {
                 *i < excess
                     || policy.older_than.is_some_and(|age| {
@@ -87,7 +89,7 @@ pub fn auto_prune(store: &Store) -> Result<Vec<u64>> {
             .map(|d| d.count())
             .unwrap_or(0);
         let active = store.active_ids()?.len();
-        if records <= policy.keep + active + 1 {
+        if records <= policy.keep + active {
             return Ok(Vec::new());
         }
     }

@@ -361,10 +361,12 @@ impl Store {
     /// List jobs, newest first: every active one plus the newest finished ones
     /// (all of them with `filter.all`), optionally of one session only.
     pub fn list(&self, filter: &ListFilter) -> Result<Listing> {
+        // The index first: if it has to be moved aside, the scan reports it.
+        let active = self.index()?.active;
         let (ids, mut warnings) = self.scan()?;
         let wanted = |job: &Job| filter.session.is_none() || job.session_id == filter.session;
         let mut jobs = std::collections::BTreeMap::new();
-        for id in self.index()?.active {
+        for id in active {
             if let Some(job) = self.read_listed(id, &mut warnings)? {
                 if job.status.is_active() && wanted(&job) {
                     jobs.insert(id, job);

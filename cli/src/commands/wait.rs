@@ -103,6 +103,8 @@ pub fn active_jobs(store: &Store, session: Option<&str>) -> Result<Vec<u64>, Fai
                 ids.push(id)
             }
             Ok(_) | Err(bgjobs_store::Error::UnknownJob(_)) => {}
+            // Moved aside and reported; it must not stop the others.
+            Err(e @ bgjobs_store::Error::Corrupt { .. }) => eprintln!("bgjobs: warning: {e}"),
             Err(e) => return Err(e.into()),
         }
     }

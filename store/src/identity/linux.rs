@@ -40,3 +40,19 @@ pub fn children(pid: u32) -> Vec<u32> {
         .filter(|&p| parent_pid(p) == Some(pid))
         .collect()
 }
+
+/// Whether process group `pgid` has a member that is not a zombie. A group
+/// of zombies waiting for a slow reaper (a container's PID 1) is over.
+pub fn group_alive(pgid: u32) -> Option<bool> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    Some(entries.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            return false;
+        };
+        // fields[0] is field 3 (state); field 5 (pgrp) is fields[2].
+        stat_fields(pid).is_some_and(|f| {
+            !matches!(f.first().map(String::as_str), Some("Z" | "X" | "x"))
+                && f.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
+        })
+    }))
+}

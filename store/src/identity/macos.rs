@@ -62,3 +62,8 @@ pub fn children(pid: u32) -> Vec<u32> {
         .map(|p| p as u32)
         .collect()
 }
+
+/// Not answered here; callers fall back to `kill(-pgid, 0)`.
+pub fn group_alive(_pgid: u32) -> Option<bool> {
+    None
+}

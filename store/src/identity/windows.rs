@@ -89,3 +89,8 @@ pub fn children(pid: u32) -> Vec<u32> {
         .map(|p| p.0)
         .collect()
 }
+
+/// Windows has no process groups in this sense; trees are Job Objects.
+pub fn group_alive(_pgid: u32) -> Option<bool> {
+    None
+}

@@ -34,7 +34,9 @@ pub fn spawn(cmd: &mut Command, _name: &str) -> std::io::Result<(Child, Tree)> {
 
 fn group_exists(pgid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
-    unsafe { libc::kill(-pgid, 0) == 0 }
+    let exists = unsafe { libc::kill(-pgid, 0) == 0 };
+    // Zombies keep a group "existing" until reaped; they are not running.
+    exists && crate::identity::ProcessIdentity::group_alive(pgid as u32).unwrap_or(true)
 }
 
 fn wait_gone(pgid: i32, limit: Duration) -> bool {
