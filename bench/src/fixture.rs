@@ -139,6 +139,7 @@ impl Fixture {
         let cwd = self.workspace.to_string_lossy().into_owned();
         let mut last_report = Instant::now();
         for n in 0..count {
+            crate::interrupt::check()?;
             let new = NewJob {
                 title: Some(format!("build step {n}")),
                 command: vec!["make".into(), format!("step-{n}")],

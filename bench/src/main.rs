@@ -15,6 +15,7 @@
 
 mod contention;
 mod fixture;
+mod interrupt;
 mod machine;
 mod measure;
 mod report;
@@ -148,6 +149,10 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Err(_) if interrupt::requested() => {
+            eprintln!("bgjobs-bench: interrupted; its processes and files are cleaned up");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("bgjobs-bench: {e}");
             ExitCode::FAILURE
@@ -158,6 +163,7 @@ fn main() -> ExitCode {
 /// Build, prepare, measure. The fixture is dropped (processes ended, files
 /// removed) on every way out of here, error or not.
 fn bench(options: &Options) -> Result<Report, String> {
+    interrupt::install();
     let bin = build_release()?;
     let fx = Fixture::create(bin.clone())?;
     let machine = Machine::detect(fx.dir());
@@ -208,6 +214,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     let mut lost = Vec::new();
     let mut alone = Vec::new();
     for round in 0..=options.rounds {
+        interrupt::check()?;
         let peer = contention::round(&fx, 1, UPDATES_PER_CONTENDER)?;
         let contended = contention::round(&fx, CONTENDERS, UPDATES_PER_CONTENDER)?;
         if round == 0 {
@@ -222,17 +229,20 @@ fn bench(options: &Options) -> Result<Report, String> {
     let jobs = format_count(options.jobs);
     let floor_name = fx.floor_name();
     let floor_row = Row::new(
+        "floor",
         format!("process floor: `{floor_name}`"),
         Unit::Millis,
         floor,
     );
     let floor_median = floor_row.stats.median;
     let write_row = Row::new(
+        "record_write",
         "store floor: one fsync'd record write, in-process",
         Unit::Millis,
         write,
     );
     let run_b = Row::new(
+        "run_b",
         format!("`bgjobs run -b -- true` ({jobs} jobs)"),
         Unit::Millis,
         run_b,
@@ -240,20 +250,23 @@ fn bench(options: &Options) -> Result<Report, String> {
     .against(&floor_name, floor_median);
     let run_b_target = Target::median_at_most(&run_b.stats, RUN_B_TARGET_MS, Unit::Millis);
     let status = Row::new(
+        "status_json",
         format!("`bgjobs status --json` ({jobs} jobs)"),
         Unit::Millis,
         status,
     )
     .against(&floor_name, floor_median);
     let status_target = Target::median_at_most(&status.stats, STATUS_TARGET_MS, Unit::Millis);
-    let alone = Row::new("", Unit::PerSecond, alone);
+    let alone = Row::new("contention_alone", "", Unit::PerSecond, alone);
     let rate = Row::new(
+        "contention_rate",
         format!("contention: updates/s, {CONTENDERS} processes × {UPDATES_PER_CONTENDER}"),
         Unit::PerSecond,
         rates,
     )
     .against("1 process alone", alone.stats.median);
     let wall = Row::new(
+        "contention_wall",
         format!(
             "contention: wall time of {} updates",
             format_count(CONTENDERS * UPDATES_PER_CONTENDER)
@@ -261,7 +274,12 @@ fn bench(options: &Options) -> Result<Report, String> {
         Unit::Millis,
         walls,
     );
-    let lost = Row::new("contention: lost updates", Unit::Count, lost);
+    let lost = Row::new(
+        "contention_lost",
+        "contention: lost updates",
+        Unit::Count,
+        lost,
+    );
     let lost_target = Target::all_at_most(&lost.stats, 0.0, Unit::Count);
 
     Ok(Report {
@@ -271,6 +289,8 @@ fn bench(options: &Options) -> Result<Report, String> {
         jobs: options.jobs,
         populate_seconds: populated.as_secs_f64(),
         warmup: options.warmup,
+        runs: options.runs,
+        rounds: options.rounds,
         rows: vec![
             floor_row,
             write_row,

@@ -45,6 +45,7 @@ pub fn interleaved(
     let mut samples = vec![Vec::with_capacity(runs); probes.len()];
     for round in 0..warmup + runs {
         for (probe, out) in probes.iter_mut().zip(&mut samples) {
+            crate::interrupt::check()?;
             let took = (probe.sample)().map_err(|e| format!("{}: {e}", probe.name))?;
             if round >= warmup {
                 out.push(took);

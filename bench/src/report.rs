@@ -73,6 +73,9 @@ impl Target {
 /// One metric.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    /// Stable name for scripts comparing reports (`metric` is for people and
+    /// may be reworded).
+    pub key: &'static str,
     /// What was measured.
     pub metric: String,
     /// Unit of `stats`, `samples` and `baseline`.
@@ -83,19 +86,29 @@ pub struct Row {
     pub samples: Vec<f64>,
     /// What it is compared with.
     pub baseline: Option<Baseline>,
+    /// Median over the baseline's median: how many floors this costs (for
+    /// times) or what fraction of the uncontended rate survives (for rates).
+    pub ratio: Option<f64>,
     /// Target, when the metric has one.
     pub target: Option<Target>,
 }
 
 impl Row {
     /// A row for `samples` with no baseline or target yet.
-    pub fn new(metric: impl Into<String>, unit: Unit, samples: Vec<f64>) -> Self {
+    pub fn new(
+        key: &'static str,
+        metric: impl Into<String>,
+        unit: Unit,
+        samples: Vec<f64>,
+    ) -> Self {
         Self {
+            key,
             metric: metric.into(),
             unit,
             stats: Stats::of(&samples),
             samples,
             baseline: None,
+            ratio: None,
             target: None,
         }
     }
@@ -106,6 +119,7 @@ impl Row {
             name: name.into(),
             median,
         });
+        self.ratio = (median > 0.0).then(|| self.stats.median / median);
         self
     }
 
@@ -113,13 +127,6 @@ impl Row {
     pub fn target(mut self, target: Target) -> Self {
         self.target = Some(target);
         self
-    }
-
-    /// Median over the baseline's median: how many floors this costs (for
-    /// times) or what fraction of the uncontended rate survives (for rates).
-    pub fn ratio(&self) -> Option<f64> {
-        let base = self.baseline.as_ref()?;
-        (base.median > 0.0).then(|| self.stats.median / base.median)
     }
 }
 
@@ -138,6 +145,10 @@ pub struct Report {
     pub populate_seconds: f64,
     /// Untimed samples before the timed ones.
     pub warmup: usize,
+    /// Timed samples per per-call metric.
+    pub runs: usize,
+    /// Timed contention rounds.
+    pub rounds: usize,
     /// The metrics.
     pub rows: Vec<Row>,
     /// Remarks printed under the table.
@@ -184,7 +195,7 @@ impl Report {
             let baseline = row.baseline.as_ref().map_or("—".into(), |b| {
                 format!("{} {}", b.name, u.format(b.median))
             });
-            let ratio = row.ratio().map_or("—".into(), |r| format!("{r:.2}×"));
+            let ratio = row.ratio.map_or("—".into(), |r| format!("{r:.2}×"));
             let target = row.target.as_ref().map_or("—".into(), |t| {
                 format!("{}: **{}**", t.text, if t.met { "met" } else { "missed" })
             });
