@@ -172,15 +172,46 @@ fn bench(options: &Options) -> Result<Report, String> {
     let populated = fx.populate(options.jobs)?;
     check_listing(&fx, options.jobs)?;
 
+    let calls = time_calls(&fx, options)?;
+    let contention = time_contention(&fx, options.rounds)?;
+
+    Ok(Report {
+        machine,
+        command: options.command_line(),
+        binary: bin.display().to_string(),
+        jobs: options.jobs,
+        populate_seconds: populated.as_secs_f64(),
+        warmup: options.warmup,
+        runs: options.runs,
+        rounds: options.rounds,
+        rows: rows(&fx, options, calls, contention),
+        notes: notes(options),
+    })
+}
+
+/// Samples of the per-call metrics, in milliseconds.
+struct Calls {
+    floor: Vec<f64>,
+    version: Vec<f64>,
+    write: Vec<f64>,
+    run_b: Vec<f64>,
+    status: Vec<f64>,
+}
+
+/// Time the calls an agent makes, interleaved, with their floors.
+fn time_calls(fx: &Fixture, options: &Options) -> Result<Calls, String> {
     eprintln!(
         "bgjobs-bench: timing ({} warm-up + {} runs each)…",
         options.warmup, options.runs
     );
-    let record = sample_record(&fx)?;
+    let record = sample_record(fx)?;
     let scratch = fx.scratch();
     let mut probes = [
         Probe::new("floor", || {
             measure::time_success(&mut fx.floor()).map(|(took, _)| took)
+        }),
+        Probe::new("bgjobs --version", || {
+            measure::time_success(&mut fx.bgjobs(&["--version"])).map(|(took, _)| took)
         }),
         Probe::new("record write", || {
             let start = Instant::now();
@@ -203,49 +234,83 @@ fn bench(options: &Options) -> Result<Report, String> {
     ];
     let mut samples = measure::interleaved(&mut probes, options.warmup, options.runs)?.into_iter();
     let mut next = || millis(&samples.next().unwrap_or_default());
-    let (floor, write, run_b, status) = (next(), next(), next(), next());
+    Ok(Calls {
+        floor: next(),
+        version: next(),
+        write: next(),
+        run_b: next(),
+        status: next(),
+    })
+}
 
+/// Samples of the contention rounds.
+struct Contention {
+    /// Updates per second with all contenders.
+    rates: Vec<f64>,
+    /// Updates per second of one process alone.
+    alone: Vec<f64>,
+    /// Wall time of a contended round, milliseconds.
+    walls: Vec<f64>,
+    /// Lost updates per round (contended and alone together).
+    lost: Vec<f64>,
+}
+
+/// One warm-up round, then `rounds` rounds, each of one process alone and
+/// then all contenders, so both see the same disk and load conditions.
+fn time_contention(fx: &Fixture, rounds: usize) -> Result<Contention, String> {
     eprintln!(
-        "bgjobs-bench: contention ({CONTENDERS} × {UPDATES_PER_CONTENDER}, 1 warm-up + {} rounds)…",
-        options.rounds
+        "bgjobs-bench: contention ({CONTENDERS} × {UPDATES_PER_CONTENDER}, 1 warm-up + {rounds} rounds)…"
     );
-    let mut rates = Vec::new();
-    let mut walls = Vec::new();
-    let mut lost = Vec::new();
-    let mut alone = Vec::new();
-    for round in 0..=options.rounds {
+    let mut out = Contention {
+        rates: Vec::new(),
+        alone: Vec::new(),
+        walls: Vec::new(),
+        lost: Vec::new(),
+    };
+    for round in 0..=rounds {
         interrupt::check()?;
-        let peer = contention::round(&fx, 1, UPDATES_PER_CONTENDER)?;
-        let contended = contention::round(&fx, CONTENDERS, UPDATES_PER_CONTENDER)?;
+        let peer = contention::round(fx, 1, UPDATES_PER_CONTENDER)?;
+        let contended = contention::round(fx, CONTENDERS, UPDATES_PER_CONTENDER)?;
         if round == 0 {
             continue;
         }
-        alone.push(peer.rate());
-        rates.push(contended.rate());
-        walls.push(contended.wall.as_secs_f64() * 1e3);
-        lost.push((contended.lost + peer.lost) as f64);
+        out.alone.push(peer.rate());
+        out.rates.push(contended.rate());
+        out.walls.push(contended.wall.as_secs_f64() * 1e3);
+        out.lost.push((contended.lost + peer.lost) as f64);
     }
+    Ok(out)
+}
 
+/// The table's rows, with their floors and targets.
+fn rows(fx: &Fixture, options: &Options, calls: Calls, contention: Contention) -> Vec<Row> {
     let jobs = format_count(options.jobs);
     let floor_name = fx.floor_name();
-    let floor_row = Row::new(
+    let floor = Row::new(
         "floor",
         format!("process floor: `{floor_name}`"),
         Unit::Millis,
-        floor,
+        calls.floor,
     );
-    let floor_median = floor_row.stats.median;
-    let write_row = Row::new(
+    let floor_median = floor.stats.median;
+    let version = Row::new(
+        "bgjobs_version",
+        "binary floor: `bgjobs --version`",
+        Unit::Millis,
+        calls.version,
+    )
+    .against(&floor_name, floor_median);
+    let write = Row::new(
         "record_write",
         "store floor: one fsync'd record write, in-process",
         Unit::Millis,
-        write,
+        calls.write,
     );
     let run_b = Row::new(
         "run_b",
         format!("`bgjobs run -b -- true` ({jobs} jobs)"),
         Unit::Millis,
-        run_b,
+        calls.run_b,
     )
     .against(&floor_name, floor_median);
     let run_b_target = Target::median_at_most(&run_b.stats, RUN_B_TARGET_MS, Unit::Millis);
@@ -253,16 +318,17 @@ fn bench(options: &Options) -> Result<Report, String> {
         "status_json",
         format!("`bgjobs status --json` ({jobs} jobs)"),
         Unit::Millis,
-        status,
+        calls.status,
     )
     .against(&floor_name, floor_median);
     let status_target = Target::median_at_most(&status.stats, STATUS_TARGET_MS, Unit::Millis);
-    let alone = Row::new("contention_alone", "", Unit::PerSecond, alone);
+
+    let alone = Row::new("contention_alone", "", Unit::PerSecond, contention.alone);
     let rate = Row::new(
         "contention_rate",
         format!("contention: updates/s, {CONTENDERS} processes × {UPDATES_PER_CONTENDER}"),
         Unit::PerSecond,
-        rates,
+        contention.rates,
     )
     .against("1 process alone", alone.stats.median);
     let wall = Row::new(
@@ -272,61 +338,58 @@ fn bench(options: &Options) -> Result<Report, String> {
             format_count(CONTENDERS * UPDATES_PER_CONTENDER)
         ),
         Unit::Millis,
-        walls,
+        contention.walls,
     );
     let lost = Row::new(
         "contention_lost",
         "contention: lost updates",
         Unit::Count,
-        lost,
+        contention.lost,
     );
     let lost_target = Target::all_at_most(&lost.stats, 0.0, Unit::Count);
 
-    Ok(Report {
-        machine,
-        command: options.command_line(),
-        binary: bin.display().to_string(),
-        jobs: options.jobs,
-        populate_seconds: populated.as_secs_f64(),
-        warmup: options.warmup,
-        runs: options.runs,
-        rounds: options.rounds,
-        rows: vec![
-            floor_row,
-            write_row,
-            run_b.target(run_b_target),
-            status.target(status_target),
-            rate,
-            wall,
-            lost.target(lost_target),
-        ],
-        notes: vec![
-            format!(
-                "Each metric: {} warm-up then {} timed samples, interleaved round by round \
-                 (floor, record write, run -b, status) so machine noise hits all alike. Times are wall \
-                 clock from spawn to exit, output captured.",
-                options.warmup, options.runs
-            ),
-            "`run -b`: after each sample its worker is waited for (`bgjobs wait`, untimed), \
-             so no worker loads the CPU during the next sample; each sample adds one job."
-                .into(),
-            format!(
-                "Contention: {} rounds after 1 warm-up round (fewer than the other metrics: \
-                 each round is {} fsync'd record writes). Each round, {CONTENDERS} processes \
-                 started and opened the store, then were released together and each did \
-                 {UPDATES_PER_CONTENDER} `Store::update` read-modify-writes of one record's \
-                 counter; peer = 1 process doing {UPDATES_PER_CONTENDER} alone. For the \
-                 rate, min is the slowest round. Lost updates counts both.",
-                options.rounds,
-                format_count(CONTENDERS * UPDATES_PER_CONTENDER)
-            ),
-            "Store floor: `fsio::write_atomic` of a job-sized record (temp file, write, \
-             fsync, rename, directory fsync) — the unit every store write pays; `run -b` \
-             pays it three times (index and record on create, the worker hand-over)."
-                .into(),
-            "Ratio: median ÷ floor/peer median.".into(),
-        ],
-    })
+    vec![
+        floor,
+        version,
+        write,
+        run_b.target(run_b_target),
+        status.target(status_target),
+        rate,
+        wall,
+        lost.target(lost_target),
+    ]
+}
+
+/// How to read the table.
+fn notes(options: &Options) -> Vec<String> {
+    vec![
+        format!(
+            "Per-call metrics: {} warm-up then {} timed samples each, interleaved round by \
+             round (floor, --version, record write, run -b, status) so machine noise hits \
+             all alike. Times are wall clock from spawn to exit, output captured.",
+            options.warmup, options.runs
+        ),
+        "`run -b`: after each sample its worker is waited for (`bgjobs wait`, untimed), so \
+         no worker loads the CPU during the next sample; each sample adds one job."
+            .into(),
+        "Floors: `/bin/true` is the cost of any process; `bgjobs --version` adds loading and \
+         starting the bgjobs binary; the store floor is one `fsio::write_atomic` of a \
+         job-sized record (temp file, write, fsync, rename, directory fsync), the unit every \
+         store write pays — `run -b` pays it three times (index and record on create, then \
+         the hand-over to the worker)."
+            .into(),
+        format!(
+            "Contention: {} rounds after 1 warm-up round (fewer than the other metrics: each \
+             round is {} fsync'd record writes). Each round, {CONTENDERS} processes started \
+             and opened the store, then were released together and each did \
+             {UPDATES_PER_CONTENDER} `Store::update` read-modify-writes of one record's \
+             counter; peer = 1 process doing {UPDATES_PER_CONTENDER} alone, same round. For \
+             the rate, min is the slowest round. Lost updates counts both.",
+            options.rounds,
+            format_count(CONTENDERS * UPDATES_PER_CONTENDER)
+        ),
+        "Ratio: median ÷ floor/peer median.".into(),
+    ]
 }
 
 /// `cargo build --release -p bgjobs` in the workspace, then the binary's path.
