@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
-/// Route the termination signals to the flag. Best effort: if a handler
-/// cannot be set, the signal simply ends the bench as it would by default.
+/// Route the termination signals to the flag.
 pub fn install() {
-    let _ = ctrlc::set_handler(|| REQUESTED.store(true, Ordering::SeqCst));
+    platform::install();
 }
 
 /// Whether the user asked the bench to stop.
@@ -25,4 +24,30 @@ pub fn check() -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+#[cfg(unix)]
+mod platform {
+    use std::sync::atomic::Ordering;
+
+    extern "C" fn on_signal(_: libc::c_int) {
+        // Only an atomic store: async-signal-safe.
+        super::REQUESTED.store(true, Ordering::SeqCst);
+    }
+
+    /// Plain `signal(2)` on libc, already a dependency, rather than a crate
+    /// for one flag.
+    pub fn install() {
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: installs a handler that only stores to an atomic.
+            unsafe { libc::signal(sig, handler) };
+        }
+    }
+}
+
+/// Windows: Ctrl-C ends the bench at once; its temp directory may remain.
+#[cfg(not(unix))]
+mod platform {
+    pub fn install() {}
 }
