@@ -121,3 +121,66 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
+
+/// Share of the bench's wall time during which other work held it up, from
+/// Linux pressure stall information (`/proc/pressure/*`, "some" line): the
+/// percentage of time at least one task waited for a CPU or for I/O. Other
+/// jobs on a shared machine show up here, and fsync-heavy ones (another
+/// test suite writing records) inflate every store write; a run with high
+/// I/O pressure is not comparable with a quiet one.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Pressure {
+    /// Percent of the time some task was stalled waiting for a CPU.
+    pub cpu: Option<f64>,
+    /// Percent of the time some task was stalled waiting for I/O.
+    pub io: Option<f64>,
+}
+
+/// Started when the measuring starts; [`PressureClock::stop`] gives the
+/// pressure over the interval.
+pub struct PressureClock {
+    start: std::time::Instant,
+    cpu: Option<u64>,
+    io: Option<u64>,
+}
+
+impl PressureClock {
+    /// Start the interval.
+    pub fn start() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            cpu: stall_total("cpu"),
+            io: stall_total("io"),
+        }
+    }
+
+    /// The pressure since [`PressureClock::start`].
+    pub fn stop(&self) -> Pressure {
+        let micros = self.start.elapsed().as_micros() as f64;
+        let percent = |before: Option<u64>, kind: &str| {
+            let stalled = stall_total(kind)?.saturating_sub(before?);
+            (micros > 0.0).then(|| stalled as f64 / micros * 100.0)
+        };
+        Pressure {
+            cpu: percent(self.cpu, "cpu"),
+            io: percent(self.io, "io"),
+        }
+    }
+}
+
+/// Microseconds some task has been stalled on `kind` since boot.
+#[cfg(target_os = "linux")]
+fn stall_total(kind: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/pressure/{kind}")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with("some"))?
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("total="))?
+        .parse()
+        .ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stall_total(_kind: &str) -> Option<u64> {
+    None
+}

@@ -27,7 +27,7 @@ use std::time::Instant;
 use bgjobs_store::fsio;
 
 use crate::fixture::Fixture;
-use crate::machine::Machine;
+use crate::machine::{Machine, PressureClock};
 use crate::measure::{millis, Probe};
 use crate::report::{Report, Row, Target, Unit};
 
@@ -172,11 +172,14 @@ fn bench(options: &Options) -> Result<Report, String> {
     let populated = fx.populate(options.jobs)?;
     check_listing(&fx, options.jobs)?;
 
+    let pressure = PressureClock::start();
     let calls = time_calls(&fx, options)?;
     let contention = time_contention(&fx, options.rounds)?;
+    let pressure = pressure.stop();
 
     Ok(Report {
         machine,
+        pressure,
         command: options.command_line(),
         binary: bin.display().to_string(),
         jobs: options.jobs,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::machine::Machine;
+use crate::machine::{Machine, Pressure};
 use crate::measure::Stats;
 
 /// How a row's values are to be read.
@@ -135,6 +135,8 @@ impl Row {
 pub struct Report {
     /// Where it ran.
     pub machine: Machine,
+    /// How much other work held the bench up while it measured.
+    pub pressure: Pressure,
     /// The command line that produced it.
     pub command: String,
     /// The `bgjobs` binary measured.
@@ -174,6 +176,15 @@ impl Report {
         let _ = writeln!(out, "- State root file system: {}", m.filesystem);
         if let Some(load) = &m.load {
             let _ = writeln!(out, "- Load average at start: {load}");
+        }
+        let percent = |p: Option<f64>| p.map_or("unknown".into(), |p| format!("{p:.1} %"));
+        if self.pressure.cpu.is_some() || self.pressure.io.is_some() {
+            let _ = writeln!(
+                out,
+                "- Stalls while measuring (PSI \"some\"): cpu {}, io {} of the time",
+                percent(self.pressure.cpu),
+                percent(self.pressure.io)
+            );
         }
         let _ = writeln!(out, "- Command: `{}`", self.command);
         let _ = writeln!(out, "- Binary: `{}`", self.binary);
