@@ -1,3 +1,459 @@
-//! `cargo run --release -p bgjobs-bench`: the performance report.
+//! `cargo run --release -p bgjobs-bench -- [--runs N] [--json PATH] [--quick]`:
+//! the performance report of bgjobs.
+//!
+//! It builds the release binary, records thousands of finished jobs in a
+//! private state root, and times the calls an agent makes most (`run -b`,
+//! `status --json`) against a process floor measured in the same run, plus
+//! many processes updating one record at once. The floor is there because
+//! these machines are shared and noisy: a ratio to `/bin/true` measured
+//! alongside means more than an absolute number.
+//!
+//! Adding a metric: a per-call timing is one more [`measure::Probe`] in
+//! [`bench`] (it is interleaved with the others automatically) and one more
+//! [`report::Row`]; anything with its own protocol (like [`contention`]) gets
+//! its own module that returns samples for a row.
 
-fn main() {}
+mod contention;
+mod fixture;
+mod interrupt;
+mod machine;
+mod measure;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use bgjobs_store::fsio;
+
+use crate::fixture::Fixture;
+use crate::machine::{Machine, PressureClock};
+use crate::measure::{millis, Probe};
+use crate::report::{Report, Row, Target, Unit};
+
+/// Hidden flag: exit at once (the process floor on Windows, which has no
+/// `/bin/true`).
+pub const NOOP_FLAG: &str = "--noop";
+
+/// Targets on the reference machine (2 cores): an agent's hook or tool call
+/// must not be held up noticeably by bgjobs, even on a long-lived workspace.
+const RUN_B_TARGET_MS: f64 = 3.0;
+const STATUS_TARGET_MS: f64 = 25.0;
+
+/// Contention shape: enough processes to exceed the cores several times over
+/// (so the lock is really contended, including by preempted holders).
+const CONTENDERS: usize = 8;
+const UPDATES_PER_CONTENDER: usize = 500;
+
+const USAGE: &str = "\
+usage: cargo run --release -p bgjobs-bench -- [--runs N] [--json PATH] [--quick]
+                                                [--jobs N] [--rounds N]
+
+  --runs N     timed samples per metric after the warm-up (default 30; --quick 10)
+  --json PATH  also write the report, with every sample, as JSON
+  --quick      a smaller workspace and fewer runs, for iterating
+  --jobs N     finished jobs in the workspace (default 10000; --quick 1000)
+  --rounds N   contention rounds (default 5; --quick 2)
+
+The private state root is made under the temp directory ($TMPDIR), so its file
+system decides the cost of every fsync; TMPDIR=/dev/shm takes fsync out of the
+picture for an A/B comparison.
+
+Exit status: 0 when the report was produced (met or missed targets alike),
+1 when the bench itself failed, 2 for a usage error.";
+
+/// The command line.
+#[derive(Debug)]
+struct Options {
+    runs: usize,
+    jobs: usize,
+    rounds: usize,
+    warmup: usize,
+    json: Option<PathBuf>,
+    /// The arguments as given, for the report.
+    given: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut quick = false;
+        let (mut runs, mut jobs, mut rounds, mut json) = (None, None, None, None);
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            let count = |name: &str, text: String| match text.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(format!("{name}: expected a positive number, got {text:?}")),
+            };
+            match arg.as_str() {
+                "--quick" => quick = true,
+                "--runs" => runs = Some(count("--runs", value("--runs")?)?),
+                "--jobs" => jobs = Some(count("--jobs", value("--jobs")?)?),
+                "--rounds" => rounds = Some(count("--rounds", value("--rounds")?)?),
+                "--json" => json = Some(PathBuf::from(value("--json")?)),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(Self {
+            runs: runs.unwrap_or(if quick { 10 } else { 30 }),
+            jobs: jobs.unwrap_or(if quick { 1_000 } else { 10_000 }),
+            rounds: rounds.unwrap_or(if quick { 2 } else { 5 }),
+            warmup: if quick { 1 } else { 3 },
+            json,
+            given: args.to_vec(),
+        })
+    }
+
+    /// How to reproduce this run.
+    fn command_line(&self) -> String {
+        let mut text = "cargo run --release -p bgjobs-bench --".to_string();
+        for arg in &self.given {
+            text.push(' ');
+            text.push_str(arg);
+        }
+        text
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some(contention::CONTENDER_FLAG) => return contention::contender_main(&args[2..]),
+        Some(NOOP_FLAG) => return ExitCode::SUCCESS,
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let options = match Options::parse(&args[1..]) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("bgjobs-bench: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match bench(&options) {
+        Ok(report) => {
+            print!("{}", report.markdown());
+            if let Some(path) = &options.json {
+                if let Err(e) = report.write_json(path) {
+                    eprintln!("bgjobs-bench: {e}");
+                    return ExitCode::FAILURE;
+                }
+                eprintln!("bgjobs-bench: wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(_) if interrupt::requested() => {
+            eprintln!("bgjobs-bench: interrupted; its processes and files are cleaned up");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("bgjobs-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Build, prepare, measure. The fixture is dropped (processes ended, files
+/// removed) on every way out of here, error or not.
+fn bench(options: &Options) -> Result<Report, String> {
+    interrupt::install();
+    let bin = build_release()?;
+    let fx = Fixture::create(bin.clone())?;
+    let machine = Machine::detect(fx.dir());
+
+    eprintln!("bgjobs-bench: recording {} finished jobs…", options.jobs);
+    let populated = fx.populate(options.jobs)?;
+    check_listing(&fx, options.jobs)?;
+
+    let pressure = PressureClock::start();
+    let calls = time_calls(&fx, options)?;
+    let contention = time_contention(&fx, options.rounds)?;
+    let pressure = pressure.stop();
+
+    Ok(Report {
+        machine,
+        pressure,
+        command: options.command_line(),
+        binary: bin.display().to_string(),
+        jobs: options.jobs,
+        populate_seconds: populated.as_secs_f64(),
+        warmup: options.warmup,
+        runs: options.runs,
+        rounds: options.rounds,
+        rows: rows(&fx, options, calls, contention),
+        notes: notes(options),
+    })
+}
+
+/// Samples of the per-call metrics, in milliseconds.
+struct Calls {
+    floor: Vec<f64>,
+    version: Vec<f64>,
+    write: Vec<f64>,
+    run_b: Vec<f64>,
+    status: Vec<f64>,
+}
+
+/// Time the calls an agent makes, interleaved, with their floors.
+fn time_calls(fx: &Fixture, options: &Options) -> Result<Calls, String> {
+    eprintln!(
+        "bgjobs-bench: timing ({} warm-up + {} runs each)…",
+        options.warmup, options.runs
+    );
+    let record = sample_record(fx)?;
+    let scratch = fx.scratch();
+    let mut probes = [
+        Probe::new("floor", || {
+            measure::time_success(&mut fx.floor()).map(|(took, _)| took)
+        }),
+        Probe::new("bgjobs --version", || {
+            measure::time_success(&mut fx.bgjobs(&["--version"])).map(|(took, _)| took)
+        }),
+        Probe::new("record write", || {
+            let start = Instant::now();
+            fsio::write_atomic(&scratch, "record.json", &record)
+                .map_err(|e| format!("cannot write a record: {e}"))?;
+            Ok(start.elapsed())
+        }),
+        Probe::new("run -b", || {
+            let (took, out) = measure::time_success(&mut fx.bgjobs(&["run", "-b", "--", "true"]))?;
+            let printed = String::from_utf8_lossy(&out.stdout);
+            if printed.trim().parse::<u64>().is_err() {
+                return Err(format!("expected a job id, got {:?}", printed.trim()));
+            }
+            fx.wait_all()?;
+            Ok(took)
+        }),
+        Probe::new("status --json", || {
+            measure::time_success(&mut fx.bgjobs(&["status", "--json"])).map(|(took, _)| took)
+        }),
+    ];
+    let mut samples = measure::interleaved(&mut probes, options.warmup, options.runs)?.into_iter();
+    let mut next = || millis(&samples.next().unwrap_or_default());
+    Ok(Calls {
+        floor: next(),
+        version: next(),
+        write: next(),
+        run_b: next(),
+        status: next(),
+    })
+}
+
+/// Samples of the contention rounds.
+struct Contention {
+    /// Updates per second with all contenders.
+    rates: Vec<f64>,
+    /// Updates per second of one process alone.
+    alone: Vec<f64>,
+    /// Wall time of a contended round, milliseconds.
+    walls: Vec<f64>,
+    /// Lost updates per round (contended and alone together).
+    lost: Vec<f64>,
+}
+
+/// One warm-up round, then `rounds` rounds, each of one process alone and
+/// then all contenders, so both see the same disk and load conditions.
+fn time_contention(fx: &Fixture, rounds: usize) -> Result<Contention, String> {
+    eprintln!(
+        "bgjobs-bench: contention ({CONTENDERS} × {UPDATES_PER_CONTENDER}, 1 warm-up + {rounds} rounds)…"
+    );
+    let mut out = Contention {
+        rates: Vec::new(),
+        alone: Vec::new(),
+        walls: Vec::new(),
+        lost: Vec::new(),
+    };
+    for round in 0..=rounds {
+        interrupt::check()?;
+        let peer = contention::round(fx, 1, UPDATES_PER_CONTENDER)?;
+        let contended = contention::round(fx, CONTENDERS, UPDATES_PER_CONTENDER)?;
+        if round == 0 {
+            continue;
+        }
+        out.alone.push(peer.rate());
+        out.rates.push(contended.rate());
+        out.walls.push(contended.wall.as_secs_f64() * 1e3);
+        out.lost.push((contended.lost + peer.lost) as f64);
+    }
+    Ok(out)
+}
+
+/// The table's rows, with their floors and targets.
+fn rows(fx: &Fixture, options: &Options, calls: Calls, contention: Contention) -> Vec<Row> {
+    let jobs = format_count(options.jobs);
+    let floor_name = fx.floor_name();
+    let floor = Row::new(
+        "floor",
+        format!("process floor: `{floor_name}`"),
+        Unit::Millis,
+        calls.floor,
+    );
+    let floor_median = floor.stats.median;
+    let version = Row::new(
+        "bgjobs_version",
+        "binary floor: `bgjobs --version`",
+        Unit::Millis,
+        calls.version,
+    )
+    .against(&floor_name, floor_median);
+    let write = Row::new(
+        "record_write",
+        "store floor: one fsync'd record write, in-process",
+        Unit::Millis,
+        calls.write,
+    );
+    let run_b = Row::new(
+        "run_b",
+        format!("`bgjobs run -b -- true` ({jobs} jobs)"),
+        Unit::Millis,
+        calls.run_b,
+    )
+    .against(&floor_name, floor_median);
+    let run_b_target = Target::median_at_most(&run_b.stats, RUN_B_TARGET_MS, Unit::Millis);
+    let status = Row::new(
+        "status_json",
+        format!("`bgjobs status --json` ({jobs} jobs)"),
+        Unit::Millis,
+        calls.status,
+    )
+    .against(&floor_name, floor_median);
+    let status_target = Target::median_at_most(&status.stats, STATUS_TARGET_MS, Unit::Millis);
+
+    let alone = Row::new("contention_alone", "", Unit::PerSecond, contention.alone);
+    let rate = Row::new(
+        "contention_rate",
+        format!("contention: updates/s, {CONTENDERS} processes × {UPDATES_PER_CONTENDER}"),
+        Unit::PerSecond,
+        contention.rates,
+    )
+    .against("1 process alone", alone.stats.median);
+    let wall = Row::new(
+        "contention_wall",
+        format!(
+            "contention: wall time of {} updates",
+            format_count(CONTENDERS * UPDATES_PER_CONTENDER)
+        ),
+        Unit::Millis,
+        contention.walls,
+    );
+    let lost = Row::new(
+        "contention_lost",
+        "contention: lost updates",
+        Unit::Count,
+        contention.lost,
+    );
+    let lost_target = Target::all_at_most(&lost.stats, 0.0, Unit::Count);
+
+    vec![
+        floor,
+        version,
+        write,
+        run_b.target(run_b_target),
+        status.target(status_target),
+        rate,
+        wall,
+        lost.target(lost_target),
+    ]
+}
+
+/// How to read the table.
+fn notes(options: &Options) -> Vec<String> {
+    vec![
+        format!(
+            "Per-call metrics: {} warm-up then {} timed samples each, interleaved round by \
+             round (floor, --version, record write, run -b, status) so machine noise hits \
+             all alike. Times are wall clock from spawn to exit, output captured.",
+            options.warmup, options.runs
+        ),
+        "`run -b`: after each sample its worker is waited for (`bgjobs wait`, untimed), so \
+         no worker loads the CPU during the next sample; each sample adds one job."
+            .into(),
+        "Floors: `/bin/true` is the cost of any process; `bgjobs --version` adds loading and \
+         starting the bgjobs binary; the store floor is one `fsio::write_atomic` of a \
+         job-sized record (temp file, write, fsync, rename, directory fsync), the unit every \
+         store write pays — `run -b` pays it three times (index and record on create, then \
+         the hand-over to the worker)."
+            .into(),
+        format!(
+            "Contention: {} rounds after 1 warm-up round (fewer than the other metrics: each \
+             round is {} fsync'd record writes). Each round, {CONTENDERS} processes started \
+             and opened the store, then were released together and each did \
+             {UPDATES_PER_CONTENDER} `Store::update` read-modify-writes of one record's \
+             counter; peer = 1 process doing {UPDATES_PER_CONTENDER} alone, same round. For \
+             the rate, min is the slowest round. Lost updates counts both.",
+            options.rounds,
+            format_count(CONTENDERS * UPDATES_PER_CONTENDER)
+        ),
+        "Ratio: median ÷ floor/peer median.".into(),
+    ]
+}
+
+/// `cargo build --release -p bgjobs` in the workspace, then the binary's path.
+/// Building here (rather than trusting whatever binary is lying around) means
+/// the numbers always belong to the checked-out source.
+fn build_release() -> Result<PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("the bench crate has no parent directory")?
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("bgjobs-bench: cargo build --release -p bgjobs");
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "-p", "bgjobs"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", cargo.to_string_lossy()))?;
+    if !status.success() {
+        return Err(format!("cargo build --release -p bgjobs failed ({status})"));
+    }
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    };
+    let bin = target
+        .join("release")
+        .join(format!("bgjobs{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        return Err(format!("the build left no binary at {}", bin.display()));
+    }
+    Ok(bin)
+}
+
+/// Make sure the CLI sees the recorded jobs (same state root, same workspace
+/// resolution) before timing it: otherwise `status` would be timed over an
+/// empty workspace and look splendid.
+fn check_listing(fx: &Fixture, jobs: usize) -> Result<(), String> {
+    let (_, out) = measure::time_success(&mut fx.bgjobs(&["status", "--json"]))?;
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("`bgjobs status --json` printed no JSON: {e}"))?;
+    let newest = value["jobs"][0]["id"].as_u64();
+    if newest != Some(jobs as u64) {
+        return Err(format!(
+            "`bgjobs status --json` does not see the recorded jobs (newest id {newest:?}, \
+             expected {jobs}); is the workspace resolved differently?"
+        ));
+    }
+    Ok(())
+}
+
+/// A job record as the store writes it, to time the store's write primitive
+/// with a realistic size.
+fn sample_record(fx: &Fixture) -> Result<Vec<u8>, String> {
+    let store = fx.store()?;
+    let job = store
+        .get(1)
+        .map_err(|e| format!("cannot read job 1 back: {e}"))?;
+    serde_json::to_vec_pretty(&job).map_err(|e| format!("cannot serialise job 1: {e}"))
+}
+
+/// `10000` → `10,000`.
+fn format_count(n: usize) -> String {
+    Unit::Count.format(n as f64)
+}

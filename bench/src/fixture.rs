@@ -1,0 +1,285 @@
+//! The private world a benchmark runs in: a fresh state root, a workspace and
+//! a config file in a temp directory, the release binary, and every process
+//! started against them — all removed again when the [`Fixture`] is dropped.
+//!
+//! Nothing here touches the user's real state root: every child gets
+//! `BGJOBS_HOME` and `BGJOBS_CONFIG` pointing inside the temp directory, and
+//! the variables that would otherwise steer workspace or session resolution
+//! (set when the bench itself runs inside an agent's shell) are removed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bgjobs_store::workspace::{self, WorkspaceHints};
+use bgjobs_store::{Config, Created, NewJob, StateRoot, Status, Store};
+
+/// Variables removed from every child's environment: each would make the
+/// child resolve another workspace or attach jobs to the caller's session.
+const SCRUBBED_ENV: [&str; 4] = [
+    "BGJOBS_WORKSPACE",
+    "BGJOBS_SESSION_ID",
+    "CLAUDE_CODE_SESSION_ID",
+    "CLAUDE_PROJECT_DIR",
+];
+
+/// Finished jobs kept: far above any job count the bench creates, so the
+/// workers' automatic pruning never shrinks the workspace being measured.
+const KEEP_FINISHED: usize = 100_000;
+
+/// A temp directory holding `home/` (the state root), `workspace/` (a git
+/// repository as far as resolution is concerned) and `config.toml`.
+pub struct Fixture {
+    dir: PathBuf,
+    home: PathBuf,
+    workspace: PathBuf,
+    config_path: PathBuf,
+    config: Config,
+    bin: PathBuf,
+}
+
+impl Fixture {
+    /// Create the directories and config file; `bin` is the `bgjobs` binary.
+    pub fn create(bin: PathBuf) -> Result<Self, String> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        // Short on purpose: the notifier's socket will live under the state
+        // root, and Unix socket paths are limited to ~100 bytes.
+        let dir = std::env::temp_dir().join(format!("bgb-{}-{nanos:x}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // From here on, Drop removes `dir` even if the rest fails.
+        let mut fixture = Self {
+            home: dir.join("home"),
+            workspace: dir.join("workspace"),
+            config_path: dir.join("config.toml"),
+            config: Config::default(),
+            dir,
+            bin,
+        };
+        let git = fixture.workspace.join(".git");
+        std::fs::create_dir_all(&git)
+            .map_err(|e| format!("cannot create {}: {e}", git.display()))?;
+        let scratch = fixture.scratch();
+        std::fs::create_dir(&scratch)
+            .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+        std::fs::write(
+            &fixture.config_path,
+            format!("keep_finished = {KEEP_FINISHED}\ndesktop = false\n"),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", fixture.config_path.display()))?;
+        fixture.config = Config::load_from(&fixture.config_path)
+            .map_err(|e| format!("the bench's config.toml is rejected: {e}"))?;
+        // Resolve the way the CLI does (canonical path, git top level), so the
+        // jobs written in-process land in the store the CLI will open.
+        fixture.workspace = workspace::resolve(&WorkspaceHints {
+            explicit: None,
+            project_dir: None,
+            cwd: fixture.workspace.clone(),
+        })
+        .map_err(|e| format!("cannot resolve the bench workspace: {e}"))?;
+        Ok(fixture)
+    }
+
+    /// The state root (`BGJOBS_HOME`).
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The canonical workspace directory.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// The temp directory holding everything.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A directory on the same file system as the state root, for probes
+    /// that must not disturb the store.
+    pub fn scratch(&self) -> PathBuf {
+        self.dir.join("scratch")
+    }
+
+    /// The workspace's store, opened in this process.
+    pub fn store(&self) -> Result<Store, String> {
+        let root = StateRoot::at(self.home.clone()).map_err(|e| e.to_string())?;
+        Store::open(&root, self.workspace.clone(), self.config.clone())
+            .map_err(|e| format!("cannot open the bench store: {e}"))
+    }
+
+    /// `program` set up to run inside the fixture: in the workspace, with the
+    /// fixture's state root and config, and none of the caller's session.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&self.workspace)
+            .env("BGJOBS_HOME", &self.home)
+            .env("BGJOBS_CONFIG", &self.config_path);
+        for name in SCRUBBED_ENV {
+            cmd.env_remove(name);
+        }
+        cmd
+    }
+
+    /// `bgjobs ARGS…` inside the fixture.
+    pub fn bgjobs(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(&self.bin);
+        cmd.args(args);
+        cmd
+    }
+
+    /// Record `count` finished jobs through the store library, the way `run`
+    /// and the worker would (create queued, then finish), so the records stay
+    /// right whatever the record format becomes. Returns the time it took.
+    pub fn populate(&self, count: usize) -> Result<Duration, String> {
+        let store = self.store()?;
+        let start = Instant::now();
+        let cwd = self.workspace.to_string_lossy().into_owned();
+        let mut last_report = Instant::now();
+        for n in 0..count {
+            crate::interrupt::check()?;
+            let new = NewJob {
+                title: Some(format!("build step {n}")),
+                command: vec!["make".into(), format!("step-{n}")],
+                cwd: cwd.clone(),
+                background: true,
+                ..NewJob::default()
+            };
+            let job = match store.create(new) {
+                Ok(Created::New(job)) => job,
+                Ok(Created::Existing(job)) => {
+                    return Err(format!("job {} was reused although it has no key", job.id))
+                }
+                Err(e) => return Err(format!("cannot record job {n}: {e}")),
+            };
+            store
+                .update(job.id, |j| {
+                    j.status = Status::Running;
+                    j.started_at = Some(j.created_at);
+                    j.exit_code = Some(0);
+                    j.output_tail = format!("step {n} done\n");
+                    j.finish(Status::Succeeded, None);
+                })
+                .map_err(|e| format!("cannot finish job {}: {e}", job.id))?;
+            if last_report.elapsed() > Duration::from_secs(5) {
+                eprintln!("  … {} of {count} jobs", n + 1);
+                last_report = Instant::now();
+            }
+        }
+        Ok(start.elapsed())
+    }
+
+    /// Wait for every active job of the workspace (the workers `run -b`
+    /// started), so that they do not load the CPU during the next sample.
+    pub fn wait_all(&self) -> Result<(), String> {
+        let mut cmd = self.bgjobs(&["wait", "--timeout", "60s"]);
+        crate::measure::time_success(&mut cmd).map(|_| ())
+    }
+
+    /// End every process started against this fixture. First the polite way
+    /// (`bgjobs cancel --all`, which ends the jobs' trees and lets their
+    /// workers record it); then, where the platform allows, anything still
+    /// running with this fixture's state root in its environment.
+    fn stop_everything(&self) {
+        if self.home.is_dir() {
+            let _ = self
+                .bgjobs(&["cancel", "--all", "--grace", "1s"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        sweep_strays(&self.home);
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.stop_everything();
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!(
+                    "bgjobs-bench: warning: cannot remove {}: {e}",
+                    self.dir.display()
+                );
+            }
+        }
+    }
+}
+
+/// Kill every process whose environment names `home` as its state root:
+/// workers, their commands, and any daemon the CLI started on demand. The
+/// temp path is unique to this run, so nothing else can match.
+#[cfg(target_os = "linux")]
+fn sweep_strays(home: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+
+    let mut needle = b"BGJOBS_HOME=".to_vec();
+    needle.extend_from_slice(home.as_os_str().as_bytes());
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        // Unreadable for other users' processes, which are not ours anyway.
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ
+            .split(|&b| b == 0)
+            .any(|var| var == needle.as_slice())
+        {
+            eprintln!("bgjobs-bench: killing leftover process {pid}");
+            let Ok(pid) = libc::pid_t::try_from(pid) else {
+                continue;
+            };
+            // SAFETY: plain syscall; the pid was just seen with our marker.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Elsewhere `cancel --all` is all there is.
+#[cfg(not(target_os = "linux"))]
+fn sweep_strays(_home: &Path) {}
+
+impl Fixture {
+    /// The process floor: the cheapest process the OS can start and reap,
+    /// with the same environment, directory and output capture as the
+    /// measured commands.
+    pub fn floor(&self) -> Command {
+        floor_command(self)
+    }
+
+    /// What [`Fixture::floor`] runs, for the report.
+    pub fn floor_name(&self) -> String {
+        crate::measure::describe(&self.floor())
+    }
+}
+
+#[cfg(unix)]
+fn floor_command(fx: &Fixture) -> Command {
+    fx.command("/bin/true")
+}
+
+/// Windows has no `true`; the bench's own executable in its no-op mode is the
+/// nearest equivalent (a small Rust program that exits at once).
+#[cfg(not(unix))]
+fn floor_command(fx: &Fixture) -> Command {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("bgjobs-bench"));
+    let mut cmd = fx.command(exe);
+    cmd.arg(crate::NOOP_FLAG);
+    cmd
+}
