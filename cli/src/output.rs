@@ -10,10 +10,12 @@ use crate::failure::Failure;
 
 /// Print `value` as one JSON document on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
+    // One write(2) for the whole document, not one per line.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let written = serde_json::to_writer_pretty(&mut out, value)
         .map_err(std::io::Error::from)
-        .and_then(|()| writeln!(out));
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
     match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(Failure::error(format!("cannot write output: {e}")))

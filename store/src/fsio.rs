@@ -23,20 +23,46 @@ pub use platform::{create_private_dir_all, open_private, sync_dir};
 /// Name of the temp file used by [`write_atomic`] in each directory.
 pub const TEMP_NAME: &str = ".tmp-write";
 
+/// Whether a write must survive a crash of the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the file and the directory before returning.
+    Durable,
+    /// Still atomic for readers, but not synced: for facts that a crash of
+    /// the machine makes void anyway (which process owns a job), so that
+    /// they do not cost two fsyncs on the path of `run -b`.
+    Volatile,
+}
+
 /// Replace `dir/name` with `bytes` so that a reader sees either the old or the
 /// new content, never a torn one, and the new content survives a crash once
 /// this returns. Must be called with the workspace lock held.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(dir, name, bytes, Durability::Durable)
+}
+
+/// [`write_atomic`] with a choice of durability.
+pub fn write_atomic_with(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<()> {
     let tmp = dir.join(TEMP_NAME);
     let dest = dir.join(name);
     let mut opts = OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     let mut file = open_private(&tmp, &opts).at("cannot create", &tmp)?;
     file.write_all(bytes).at("cannot write", &tmp)?;
-    file.sync_all().at("cannot sync", &tmp)?;
+    if durability == Durability::Durable {
+        file.sync_all().at("cannot sync", &tmp)?;
+    }
     drop(file);
     platform::replace(&tmp, &dest).at("cannot replace", &dest)?;
-    platform::sync_dir(dir).at("cannot sync directory", dir)
+    if durability == Durability::Durable {
+        platform::sync_dir(dir).at("cannot sync directory", dir)?;
+    }
+    Ok(())
 }
 
 /// Read a whole small file, closing it at once (on Windows an open reader

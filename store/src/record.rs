@@ -32,11 +32,21 @@ pub(crate) fn read<T: DeserializeOwned>(path: &Path) -> Result<Read<T>> {
     }
 }
 
-/// Serialise `value` and write it atomically as `dir/name`. Lock held.
+/// Serialise `value` and write it atomically and durably as `dir/name`. Lock held.
 pub(crate) fn write<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<()> {
+    write_with(dir, name, value, fsio::Durability::Durable)
+}
+
+/// [`write`] with a choice of durability.
+pub(crate) fn write_with<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    value: &T,
+    durability: fsio::Durability,
+) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
     bytes.push(b'\n');
-    fsio::write_atomic(dir, name, &bytes)
+    fsio::write_atomic_with(dir, name, &bytes, durability)
 }
 
 /// Move a corrupt record aside to `<name>.corrupt-<unix millis>`. Lock held.

@@ -314,6 +314,28 @@ impl Store {
         })
     }
 
+    /// Like [`Store::update`], for facts that a crash of the machine makes
+    /// void anyway — which process owns an active job, its pid and start —
+    /// written atomically but without fsync (they sit on the path of
+    /// `run -b`). A change that makes the job final is still written durably.
+    pub fn update_ownership(&self, id: u64, f: impl FnOnce(&mut Job)) -> Result<Job> {
+        self.with_lock(|tx| {
+            let job = tx.job(id)?;
+            let mut updated = job.clone();
+            f(&mut updated);
+            if updated.status.is_active() != job.status.is_active()
+                || updated.deliveries != job.deliveries
+            {
+                return tx.apply(job, |j| *j = updated);
+            }
+            if updated != job {
+                let name = format!("{}.json", id);
+                record::write_with(&self.jobs, &name, &updated, fsio::Durability::Volatile)?;
+            }
+            Ok(updated)
+        })
+    }
+
     /// Read job `id`, marking it `lost` first if its worker is gone.
     pub fn get(&self, id: u64) -> Result<Job> {
         match record::read::<Job>(&self.job_path(id))? {

@@ -86,7 +86,7 @@ fn start_background(store: &Store, job: Job, json: bool) -> Outcome {
     };
     let creator = job.worker;
     let job = match ProcessIdentity::of(child.id()) {
-        Some(worker) => store.update(job.id, |j| {
+        Some(worker) => store.update_ownership(job.id, |j| {
             if j.status.is_active() && j.worker == creator {
                 j.worker = Some(worker);
             }

@@ -95,7 +95,7 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
 
     let me = ProcessIdentity::current();
     let process = ProcessIdentity::of(child.id());
-    let job = store.update(id, |j| {
+    let job = store.update_ownership(id, |j| {
         if j.status == Status::Queued {
             j.status = Status::Running;
             j.started_at = Some(Timestamp::now());
