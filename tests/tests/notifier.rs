@@ -1,0 +1,373 @@
+//! The notifier: `wait` woken by push, the fallback when the daemon dies,
+//! one daemon per state root, and a daemon that hostile or broken clients
+//! cannot stop or fool.
+
+use std::process::Stdio;
+
+use bgjobs_tests::*;
+
+/// `notifier status --json`, or `None` when no notifier answers.
+fn notifier_status(env: &TestEnv) -> Option<Value> {
+    let out = env.run(&["notifier", "status", "--json"]);
+    out.status.success().then(|| parse_json(&stdout(&out)))
+}
+
+fn start_notifier(env: &TestEnv) -> Value {
+    env.run_ok(&["notifier", "start"]);
+    notifier_status(env).expect("the notifier answers after start")
+}
+
+/// Wait until the daemon reports `n` open connections (its status request
+/// included), i.e. until a waiter has subscribed.
+fn wait_for_connections(env: &TestEnv, n: u64) {
+    wait_until(&format!("{n} notifier connections"), DEADLINE, || {
+        let status = notifier_status(env)?;
+        (status["connections"].as_u64() == Some(n)).then_some(())
+    });
+}
+
+#[test]
+fn wait_is_woken_by_the_notifier() {
+    let env = TestEnv::new();
+    start_notifier(&env);
+    let gate = env.root.join("gate");
+    let id = env.start_helper(&[], &["wait-file", gate.to_str().unwrap()]);
+    env.wait_for_status(id, &["running"]);
+    let waiter = env.spawn_tracked({
+        let mut cmd = env.bgjobs(&["wait", &id.to_string()]);
+        cmd.stdout(Stdio::piped());
+        cmd
+    });
+    // The waiter's subscription is open on the daemon: it waits by push.
+    wait_for_connections(&env, 2);
+    std::fs::write(&gate, "go").unwrap();
+    let out = env.take_child(waiter).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("job {id} succeeded")),
+        "{}",
+        stdout(&out)
+    );
+    let status = notifier_status(&env).unwrap();
+    assert!(status["deliveries"].as_u64().unwrap() >= 1, "{status}");
+    assert!(env.job(id)["deliveries"]["notified_at"].is_string());
+}
+
+#[cfg(unix)]
+#[test]
+fn wait_falls_back_to_the_store_when_the_notifier_is_killed() {
+    let env = TestEnv::new();
+    let pid = start_notifier(&env)["pid"].as_u64().unwrap() as u32;
+    let gate = env.root.join("gate");
+    let id = env.start_helper(&[], &["wait-file", gate.to_str().unwrap()]);
+    env.wait_for_status(id, &["running"]);
+    let waiter = env.spawn_tracked(env.bgjobs(&["wait", &id.to_string()]));
+    wait_for_connections(&env, 2);
+    assert!(proc::signal(pid, libc::SIGKILL));
+    wait_until("the notifier to die", DEADLINE, || {
+        (!proc::pid_alive(pid)).then_some(())
+    });
+    std::fs::write(&gate, "go").unwrap();
+    let status = env.take_child(waiter).wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "wait must return once the job ends, notifier or not"
+    );
+}
+
+#[test]
+fn ten_simultaneous_starts_leave_one_daemon() {
+    let env = TestEnv::new();
+    let starts: Vec<_> = (0..10)
+        .map(|_| {
+            let mut cmd = env.bgjobs(&["notifier", "start"]);
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut pids = Vec::new();
+    for child in starts {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let pid: u32 = text
+            .rsplit("pid ")
+            .next()
+            .and_then(|p| p.trim().trim_end_matches(')').parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {text:?}"));
+        pids.push(pid);
+    }
+    pids.dedup();
+    assert_eq!(
+        pids.len(),
+        1,
+        "every start must report the same daemon: {pids:?}"
+    );
+    println!(
+        "10 concurrent `notifier start`: one daemon, pid {}",
+        pids[0]
+    );
+    #[cfg(target_os = "linux")]
+    {
+        // Daemons that lost the race exit at once; only one stays.
+        wait_until("the losers to exit", DEADLINE, || {
+            let daemons: Vec<u32> = proc::processes_with_env("BGJOBS_HOME", env.home.as_os_str())
+                .into_iter()
+                .filter(|&p| {
+                    std::fs::read(format!("/proc/{p}/cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).contains("notifier\0run"))
+                        .unwrap_or(false)
+                })
+                .collect();
+            (daemons == pids).then_some(())
+        });
+    }
+}
+
+#[test]
+fn idle_notifier_exits() {
+    let env = TestEnv::with_config("idle_timeout = \"1s\"\n");
+    start_notifier(&env);
+    // Every status request is activity that restarts the idle period, so
+    // look rarely.
+    let start = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        if notifier_status(&env).is_none() {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "the idle notifier never exited");
+    }
+}
+
+#[cfg(unix)]
+mod raw {
+    //! Speaking the wire protocol directly, as a broken or hostile peer would.
+
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    use super::*;
+
+    pub fn endpoint(env: &TestEnv) -> String {
+        notifier_status(env).expect("notifier up")["endpoint"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn connect(env: &TestEnv) -> UnixStream {
+        connect_to(&endpoint(env))
+    }
+
+    fn connect_to(endpoint: &str) -> UnixStream {
+        let stream = UnixStream::connect(endpoint).expect("connect to the notifier socket");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+    }
+
+    /// Send `bytes`, read every line until the daemon closes the connection.
+    pub fn exchange(endpoint: &str, bytes: &[u8]) -> Vec<String> {
+        let mut stream = connect_to(endpoint);
+        // The daemon may close before reading all of an oversized line.
+        let _ = stream.write_all(bytes);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut text = String::new();
+        let _ = BufReader::new(&stream).read_to_string(&mut text);
+        text.lines().map(str::to_string).collect()
+    }
+
+    /// Send one line and read one reply line, keeping the connection open.
+    pub fn request(stream: &mut UnixStream, line: &str) -> Value {
+        stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut reply = String::new();
+        BufReader::new(&*stream).read_line(&mut reply).unwrap();
+        parse_json(&reply)
+    }
+
+    #[test]
+    fn malformed_and_oversized_messages_get_an_error_and_harm_nobody() {
+        let env = TestEnv::new();
+        let pid = start_notifier(&env)["pid"].as_u64().unwrap();
+        let oversized = format!(
+            "{{\"v\":1,\"type\":\"hello\",\"pad\":\"{}\"}}\n",
+            "x".repeat(70 * 1024)
+        );
+        let bad: Vec<Vec<u8>> = vec![
+            b"not json at all\n".to_vec(),
+            b"{\"v\":1,\"type\":\"launch\"}\n".to_vec(),
+            b"{\"type\":\"hello\"}\n".to_vec(),
+            b"{\"v\":99,\"type\":\"hello\"}\n".to_vec(),
+            b"[1,2,3]\n".to_vec(),
+            b"{\"v\":1,\"type\":\"event\",\"workspace\":\"/\",\"job\":{}}\n".to_vec(),
+            oversized.into_bytes(),
+            vec![b'{'; 80 * 1024],
+        ];
+        let endpoint = endpoint(&env);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let bad = bad.clone();
+                let endpoint = endpoint.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let lines = exchange(&endpoint, &bad[(t + i) % bad.len()]);
+                        assert_eq!(lines.len(), 1, "one error reply, then the close: {lines:?}");
+                        let reply = parse_json(&lines[0]);
+                        assert_eq!(reply["type"], "error", "{reply}");
+                        assert_eq!(reply["v"], 1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        println!("200 malformed or oversized messages from 4 clients: 200 error replies");
+        let status = notifier_status(&env).expect("the daemon still answers");
+        assert_eq!(
+            status["pid"].as_u64().unwrap(),
+            pid,
+            "the same daemon serves on"
+        );
+        let id = env.start_helper(&[], &["exit", "0"]);
+        let out = env.run(&["wait", &id.to_string()]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+
+    #[test]
+    fn a_silent_client_is_dropped_and_others_are_served() {
+        let env = TestEnv::new();
+        start_notifier(&env);
+        let silent = connect(&env);
+        let mut talker = connect(&env);
+        let reply = request(&mut talker, r#"{"v":1,"type":"hello"}"#);
+        assert_eq!(reply["type"], "hello");
+        // The silent one is closed by the daemon after its first-message timeout.
+        let mut buf = [0u8; 16];
+        silent
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let n = (&silent).read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "the daemon closes a connection that says nothing");
+    }
+
+    #[test]
+    fn a_forged_job_finished_changes_nothing() {
+        let env = TestEnv::new();
+        start_notifier(&env);
+        let gate = env.root.join("gate");
+        let id = env.start_helper(&[], &["wait-file", gate.to_str().unwrap()]);
+        env.wait_for_status(id, &["running"]);
+        let mut stream = connect(&env);
+        let forged = json!({"v": 1, "type": "job_finished", "workspace": env.ws, "id": id});
+        let reply = request(&mut stream, &forged.to_string());
+        assert_eq!(reply["type"], "error", "{reply}");
+        let job = env.job(id);
+        assert_eq!(job["status"], "running");
+        assert!(job["deliveries"]["notified_at"].is_null(), "{job}");
+        // Once it really ends, a repeated report is delivered only once.
+        std::fs::write(&gate, "go").unwrap();
+        env.wait_for_status(id, &["succeeded"]);
+        wait_until("the delivery", DEADLINE, || {
+            env.job(id)["deliveries"]["notified_at"]
+                .as_str()
+                .map(str::to_string)
+        });
+        let before = notifier_status(&env).unwrap()["deliveries"]
+            .as_u64()
+            .unwrap();
+        let first = env.job(id)["deliveries"].clone();
+        for _ in 0..3 {
+            assert_eq!(request(&mut stream, &forged.to_string())["type"], "ok");
+        }
+        assert_eq!(
+            notifier_status(&env).unwrap()["deliveries"]
+                .as_u64()
+                .unwrap(),
+            before
+        );
+        assert_eq!(
+            env.job(id)["deliveries"],
+            first,
+            "a delivery is recorded once"
+        );
+    }
+
+    /// Run as another user by `a_peer_with_another_uid_is_refused`: connect
+    /// to the socket named by BGJOBS_PEER_PROBE and print what the daemon says.
+    #[test]
+    fn peer_probe() {
+        let Some(path) = std::env::var_os("BGJOBS_PEER_PROBE") else {
+            return; // only meaningful as the other user's process
+        };
+        let mut stream = UnixStream::connect(path).expect("connect as the other user");
+        let _ = stream.write_all(b"{\"v\":1,\"type\":\"status\"}\n");
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        println!("PEER-REPLY {}", text.trim());
+    }
+
+    #[test]
+    fn a_peer_with_another_uid_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipped: needs root to run a client as another user (nobody)");
+            return;
+        }
+        let env = TestEnv::new();
+        let endpoint = start_notifier(&env)["endpoint"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Open the way to the socket, so that only the daemon's own check is
+        // left to refuse the peer.
+        let mut dir = std::path::PathBuf::from(&endpoint);
+        std::fs::set_permissions(&endpoint, std::fs::Permissions::from_mode(0o777)).unwrap();
+        while dir.pop() && dir.starts_with(&env.root) {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "raw::peer_probe",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("BGJOBS_PEER_PROBE", &endpoint)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        let reply = text
+            .lines()
+            .find_map(|l| l.split_once("PEER-REPLY ").map(|(_, reply)| reply))
+            .unwrap_or_else(|| panic!("the probe did not run: {text} {}", stderr(&out)));
+        let reply = parse_json(reply);
+        assert_eq!(reply["type"], "error", "{reply}");
+        assert!(
+            reply["message"].as_str().unwrap().contains("refused"),
+            "{reply}"
+        );
+        println!("peer with uid 65534: refused");
+        assert!(
+            notifier_status(&env).is_some(),
+            "the daemon serves its own user on"
+        );
+    }
+}
+
+#[test]
+fn notifier_stop_stops_it() {
+    let env = TestEnv::new();
+    start_notifier(&env);
+    let out = env.run_ok(&["notifier", "stop"]);
+    assert!(out.contains("stopped"), "{out}");
+    assert!(notifier_status(&env).is_none());
+}
