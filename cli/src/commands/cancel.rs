@@ -118,7 +118,7 @@ pub fn cancel_one(
     })?;
     if recorded {
         // No worker recorded this end (none had started, or it is gone).
-        crate::commands::notifier::report(store, id);
+        crate::commands::notifier::report(store, id, false);
     }
     Ok(Cancelled {
         was_active: true,

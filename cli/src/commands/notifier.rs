@@ -70,15 +70,27 @@ pub fn connect_or_start(root: &StateRoot) -> io::Result<Client> {
     Client::connect_or_start(root, &|| spawn_daemon(root))
 }
 
-/// Tell the notifier (starting it if needed) that job `id` ended. Best
-/// effort: a notifier that starts later finds the job pending in the store.
-pub fn report(store: &bgjobs_store::Store, id: u64) {
+/// Tell the notifier that job `id` ended, starting it first if `start`.
+/// Best effort: a notifier that starts later finds the job pending in the
+/// store. Interactive commands pass `start: false`: whoever waits has started
+/// a notifier already, and they must not stall on one that cannot start.
+pub fn report(store: &bgjobs_store::Store, id: u64, start: bool) {
     let root = store.root();
-    let sent = bgjobs_notifier::client::report_finished(root, store.workspace(), id, &|| {
-        spawn_daemon(root)
-    });
-    if let Err(e) = sent {
-        eprintln!("bgjobs: could not tell the notifier that job {id} ended: {e}");
+    let starter = || -> io::Result<()> {
+        if start {
+            spawn_daemon(root)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no notifier running",
+            ))
+        }
+    };
+    match bgjobs_notifier::client::report_finished(root, store.workspace(), id, &starter) {
+        Err(e) if start || e.kind() != io::ErrorKind::NotConnected => {
+            eprintln!("bgjobs: could not tell the notifier that job {id} ended: {e}")
+        }
+        _ => {}
     }
 }
 

@@ -65,7 +65,7 @@ pub fn run_detached(workspace: Option<PathBuf>, id: u64) -> Outcome {
 pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     let job = run_job(store, job, mode)?;
     if !job.status.is_active() {
-        notifier::report(store, job.id);
+        notifier::report(store, job.id, mode == Mode::Detached);
     }
     Ok(job)
 }
