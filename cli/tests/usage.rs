@@ -74,3 +74,42 @@ fn unknown_job_is_exit_2() {
     }
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn unknown_config_key_is_named_and_nothing_runs() {
+    let home = scratch("config");
+    let config =
+        std::env::temp_dir().join(format!("bgjobs-usage-config-{}.toml", std::process::id()));
+    std::fs::write(&config, "keep_finished = 10\ndesktop_enabled = false\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bgjobs"))
+        .args(["run", "-b", "--", "true"])
+        .env("BGJOBS_HOME", &home)
+        .env("BGJOBS_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("desktop_enabled"), "{err}");
+    assert!(!home.exists(), "nothing may be written with a bad config");
+    std::fs::remove_file(&config).unwrap();
+}
+
+#[test]
+fn every_command_explains_itself() {
+    for cmd in [
+        "run", "status", "show", "logs", "wait", "cancel", "prune", "notifier", "hook", "broker",
+        "install",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bgjobs"))
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd} --help");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Usage:") && text.lines().count() > 3,
+            "{cmd} --help:\n{text}"
+        );
+    }
+}
