@@ -34,3 +34,19 @@ fn env_nonempty(name: &str) -> Option<String> {
 pub fn duration(option: &str, text: &str) -> Result<Duration, Failure> {
     time::parse_duration(text).map_err(|e| Failure::usage(format!("{option}: {e}")))
 }
+
+/// Give a child bgjobs process (worker, daemon, reaper) the same state root
+/// and config as this one, as absolute paths: children run in another
+/// directory, where a relative `BGJOBS_HOME` or `BGJOBS_CONFIG` would name
+/// something else.
+pub fn pass_env(cmd: &mut std::process::Command, root: &bgjobs_store::StateRoot) {
+    cmd.env("BGJOBS_HOME", root.path());
+    if let Some(config) = std::env::var_os("BGJOBS_CONFIG").filter(|c| !c.is_empty()) {
+        let config = PathBuf::from(config);
+        if config.is_relative() {
+            if let Ok(cwd) = std::env::current_dir() {
+                cmd.env("BGJOBS_CONFIG", cwd.join(config));
+            }
+        }
+    }
+}

@@ -56,8 +56,8 @@ pub fn spawn_daemon(root: &StateRoot) -> io::Result<()> {
         OpenOptions::new().append(true).create(true),
     )?;
     let mut cmd = Command::new(std::env::current_exe()?);
+    crate::context::pass_env(&mut cmd, root);
     cmd.args(["notifier", "run"])
-        .env("BGJOBS_HOME", root.path())
         .current_dir(root.path())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -74,6 +74,7 @@ fn start_background(store: &Store, job: Job, json: bool) -> Outcome {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    context::pass_env(&mut cmd, store.root());
     let child = match platform::spawn_detached(&mut cmd) {
         Ok(child) => child,
         Err(e) => {

@@ -62,6 +62,7 @@ fn spawn_reaper(store: &Store, session: &str, ids: &[u64]) -> std::io::Result<()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    context::pass_env(&mut cmd, store.root());
     platform::spawn_detached(&mut cmd).map(drop)
 }
 
