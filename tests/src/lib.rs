@@ -85,6 +85,7 @@ pub fn helper_bin() -> PathBuf {
 
 /// Poll `check` until it returns `Some`, for at most `timeout`; panic naming
 /// `what` (and the last observation, via `check`'s own messages) otherwise.
+#[track_caller]
 pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     let mut pause = Duration::from_millis(5);
@@ -198,32 +199,38 @@ impl TestEnv {
     }
 
     /// Run `bgjobs ARGS` in the workspace to its end.
+    #[track_caller]
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         output(self.bgjobs(args))
     }
 
     /// Run `bgjobs ARGS`, require exit 0, return stdout.
+    #[track_caller]
     pub fn run_ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         ok(self.bgjobs(args))
     }
 
     /// Run `bgjobs ARGS` (which should include `--json`), require exit 0,
     /// parse stdout.
+    #[track_caller]
     pub fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> Value {
         parse_json(&self.run_ok(args))
     }
 
     /// `status --all --json`: `{"workspace", "jobs", "warnings"}`.
+    #[track_caller]
     pub fn status_json(&self) -> Value {
         self.json(&["status", "--all", "--json"])
     }
 
     /// `show ID --json`: the job as bgjobs reports it.
+    #[track_caller]
     pub fn job(&self, id: u64) -> Value {
         self.json(&["show", &id.to_string(), "--json"])
     }
 
     /// The status word of job `id`.
+    #[track_caller]
     pub fn status_of(&self, id: u64) -> String {
         self.job(id)["status"]
             .as_str()
@@ -232,6 +239,7 @@ impl TestEnv {
     }
 
     /// Poll `show ID` until the job's status is one of `statuses`; return it.
+    #[track_caller]
     pub fn wait_for_status(&self, id: u64, statuses: &[&str]) -> Value {
         let mut last = String::new();
         let what = format!("job {id} to become one of {statuses:?}");
@@ -243,6 +251,7 @@ impl TestEnv {
     }
 
     /// `run -b [OPTS] -- CMD`: start a background job, return its id.
+    #[track_caller]
     pub fn start(&self, opts: &[&str], cmd: &[&str]) -> u64 {
         let mut args = vec!["run", "-b"];
         args.extend_from_slice(opts);
@@ -253,6 +262,7 @@ impl TestEnv {
 
     /// Like [`start`](Self::start) with the helper binary as the command:
     /// `run -b [OPTS] -- e2e-helper HELPER_ARGS`.
+    #[track_caller]
     pub fn start_helper(&self, opts: &[&str], helper_args: &[&str]) -> u64 {
         let helper = helper_bin();
         let mut cmd = vec![helper.to_str().expect("utf-8 helper path")];
@@ -297,6 +307,7 @@ impl TestEnv {
 
     /// The store directory `<home>/workspaces/<slug>-<hash>/`; there must be
     /// exactly one workspace in the state root.
+    #[track_caller]
     pub fn store_dir(&self) -> PathBuf {
         let dirs = self.workspace_dirs();
         assert_eq!(
@@ -339,6 +350,7 @@ impl TestEnv {
     }
 
     /// The raw record `jobs/<id>.json`, parsed.
+    #[track_caller]
     pub fn read_record(&self, id: u64) -> Value {
         let path = self.job_file(id);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -428,12 +440,14 @@ impl Drop for TestEnv {
 }
 
 /// Run `cmd` to its end, capturing output.
+#[track_caller]
 pub fn output(mut cmd: Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// Run `cmd`, require exit 0, return stdout.
+#[track_caller]
 pub fn ok(cmd: Command) -> String {
     let shown = format!("{cmd:?}");
     let out = output(cmd);
@@ -448,11 +462,13 @@ pub fn ok(cmd: Command) -> String {
 }
 
 /// Parse JSON output, showing it when it is not JSON.
+#[track_caller]
 pub fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Parse the id that `run -b` prints.
+#[track_caller]
 pub fn parse_id(text: &str) -> u64 {
     text.trim()
         .parse()
