@@ -57,6 +57,51 @@ fn command_killed_by_a_signal_exits_128_plus_n() {
 }
 
 #[test]
+fn attached_run_with_timeout_exits_125_and_is_timed_out() {
+    let env = TestEnv::new();
+    let out = env.run(&[
+        "run",
+        "--timeout",
+        "1s",
+        "--",
+        &env.helper(),
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    let job = env.job(1);
+    assert_eq!(job["status"], "timed_out", "{job}");
+    assert!(!job["reason"].as_str().unwrap_or_default().is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn command_that_cannot_execute_is_126() {
+    let env = TestEnv::new();
+    let script = env.root.join("not-executable");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let out = env.run(&["run", "--", script.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(126));
+    let job = env.job(1);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["exit_code"], 126);
+    assert!(!job["reason"].as_str().unwrap_or_default().is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn background_log_keeps_stdout_and_stderr_in_order() {
+    let env = TestEnv::new();
+    let id = env.start(&[], &["sh", "-c", "echo a; echo b >&2; echo c; echo d >&2"]);
+    env.wait_for_status(id, &["succeeded"]);
+    assert_eq!(
+        std::fs::read_to_string(env.log_file(id)).unwrap(),
+        "a\nb\nc\nd\n"
+    );
+    assert_eq!(env.run_ok(&["logs", &id.to_string()]), "a\nb\nc\nd\n");
+}
+
+#[test]
 fn command_not_found_is_127_and_recorded_failed_with_a_reason() {
     let env = TestEnv::new();
     let missing = env.root.join("no-such-command");
@@ -174,6 +219,10 @@ fn logs_follow_until_the_job_ends() {
         child.try_wait().unwrap().is_none(),
         "logs -f returned early"
     );
+    // `show` of the running job has the output so far.
+    let job = env.job(id);
+    assert_eq!(job["status"], "running");
+    assert_eq!(job["output_tail"], "waiting");
 
     std::fs::write(&gate, "").unwrap();
     let mut rest: Vec<String> = Vec::new();
