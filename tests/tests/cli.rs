@@ -163,7 +163,7 @@ fn key_reuses_the_active_job_then_starts_a_new_one() {
         "after the keyed job ended, the key starts a new job"
     );
     assert_eq!(env.status_of(first), "cancelled");
-    assert_eq!(env.status_of(next), "running");
+    env.wait_for_status(next, &["running"]);
     env.run_ok(&["cancel", "--all"]);
 }
 
@@ -229,7 +229,9 @@ fn logs_follow_until_the_job_ends() {
     while let Ok(line) = rx.recv_timeout(DEADLINE) {
         rest.push(line);
     }
-    let status = child.wait().unwrap();
+    let status = wait_until("logs -f to exit after the job ended", DEADLINE, || {
+        child.try_wait().unwrap()
+    });
     assert!(status.success(), "{status}");
     assert_eq!(rest, vec!["done\n".to_string()]);
     assert_eq!(env.status_of(id), "succeeded");
@@ -325,7 +327,7 @@ fn session_filters_and_where_the_session_comes_from() {
     env.run_ok(&["cancel", "--session", "s1"]);
     let out = env.run(&["wait", "--session", "s1", "--timeout", "30s"]);
     assert_eq!(out.status.code(), Some(0), "s1 has no active job left");
-    assert_eq!(env.status_of(s2), "running");
+    env.wait_for_status(s2, &["running"]);
     env.run_ok(&["cancel", "--all"]);
 }
 
