@@ -494,6 +494,18 @@ pub fn find_job(status: &Value, id: u64) -> Option<Value> {
         .cloned()
 }
 
+/// Whether the path bgjobs printed (`value`, a JSON string) names `expected`;
+/// both are canonicalised (Windows prints `C:\x` where the test may hold the
+/// verbatim `\\?\C:\x`).
+#[track_caller]
+pub fn same_path(value: &Value, expected: &Path) -> bool {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a path: {value}"));
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canon(Path::new(text)) == canon(expected)
+}
+
 /// File names in `dir`, sorted (empty if it does not exist).
 pub fn list_dir(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match std::fs::read_dir(dir) {

@@ -197,6 +197,22 @@ fn log_over_its_bound_keeps_the_newest_output() {
         "kept lines are not the contiguous newest ones"
     );
 
+    // The rewritten log is as private as the one it replaced, and no temp
+    // file of the rewrite is left.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.log_file(id))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(
+        list_dir(&env.store_dir().join("logs")),
+        vec![format!("{id}.log")]
+    );
+
     // `logs` prints the bounded log; the record's tail ends with the last line.
     let out = env.run(&["logs", &id.to_string()]);
     assert_eq!(out.stdout, log);

@@ -32,10 +32,10 @@ fn subdirectories_resolve_to_the_enclosing_repository() {
         env.bgjobs_in(&sub, &["run", "-b", "--", &helper, "exit", "0"])
     ));
     env.wait_for_status(id, &["succeeded"]);
-    assert_eq!(
-        env.job(id)["cwd"],
-        path_str(&sub),
-        "the job runs where it was started"
+    let job = env.job(id);
+    assert!(
+        same_path(&job["cwd"], &sub),
+        "runs where it was started: {job}"
     );
 
     for dir in [env.ws.clone(), env.ws.join("a"), sub.clone()] {
