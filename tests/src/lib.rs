@@ -84,17 +84,22 @@ pub fn helper_bin() -> PathBuf {
 }
 
 /// Poll `check` until it returns `Some`, for at most `timeout`; panic naming
-/// `what` (and the last observation, via `check`'s own messages) otherwise.
+/// `what` otherwise.
 #[track_caller]
-pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_until<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    poll(timeout, check).unwrap_or_else(|| panic!("gave up after {timeout:?} waiting for {what}"))
+}
+
+/// Poll `check` until it returns `Some`, for at most `timeout`.
+pub fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(5);
     loop {
         if let Some(value) = check() {
-            return value;
+            return Some(value);
         }
         if start.elapsed() > timeout {
-            panic!("gave up after {timeout:?} waiting for {what}");
+            return None;
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(100));
@@ -241,12 +246,15 @@ impl TestEnv {
     /// Poll `show ID` until the job's status is one of `statuses`; return it.
     #[track_caller]
     pub fn wait_for_status(&self, id: u64, statuses: &[&str]) -> Value {
-        let mut last = String::new();
-        let what = format!("job {id} to become one of {statuses:?}");
-        wait_until(&what, DEADLINE, || {
-            let job = self.job(id);
-            last = job["status"].as_str().unwrap_or_default().to_string();
-            statuses.contains(&last.as_str()).then_some(job)
+        let mut last = Value::Null;
+        let found = poll(DEADLINE, || {
+            last = self.job(id);
+            let status = last["status"].as_str().unwrap_or_default();
+            statuses.contains(&status).then(|| last.clone())
+        });
+        found.unwrap_or_else(|| {
+            let want = format!("job {id} to become one of {statuses:?}");
+            panic!("gave up after {DEADLINE:?} waiting for {want}; last seen: {last}")
         })
     }
 
@@ -268,6 +276,27 @@ impl TestEnv {
         let mut cmd = vec![helper.to_str().expect("utf-8 helper path")];
         cmd.extend_from_slice(helper_args);
         self.start(opts, &cmd)
+    }
+
+    /// Start `bgjobs run -- CMD` attached, as a child of the test (stdout
+    /// discarded), and wait until its job is recorded. Returns the pid of
+    /// `bgjobs run` and the job id.
+    #[track_caller]
+    pub fn start_attached(&self, cmd: &[&str]) -> (u32, u64) {
+        let known = match self.workspace_dirs().is_empty() {
+            true => Vec::new(),
+            false => self.record_ids(),
+        };
+        let mut args = vec!["run", "--"];
+        args.extend_from_slice(cmd);
+        let mut run = self.bgjobs(&args);
+        run.stdout(Stdio::null());
+        let pid = self.spawn_tracked(run);
+        let id = wait_until("the attached job to be recorded", DEADLINE, || {
+            self.workspace_dirs().first()?;
+            self.record_ids().into_iter().find(|id| !known.contains(id))
+        });
+        (pid, id)
     }
 
     /// The helper binary's path as a string, for building job commands.

@@ -123,17 +123,7 @@ mod tree {
     /// Start `bgjobs run -- e2e-helper sleep 300` attached, as a child of the
     /// test; wait until it runs and handles `sig`. Returns (run pid, id, command pid).
     fn attached_sleep(env: &TestEnv, sig: i32) -> (u32, u64, u32) {
-        let known = match env.workspace_dirs().is_empty() {
-            true => Vec::new(),
-            false => env.record_ids(),
-        };
-        let mut cmd = env.bgjobs(&["run", "--", &env.helper(), "sleep", "300"]);
-        cmd.stdout(std::process::Stdio::null());
-        let run = env.spawn_tracked(cmd);
-        let id = wait_until("the attached job to be recorded", DEADLINE, || {
-            env.workspace_dirs().first()?;
-            env.record_ids().into_iter().find(|id| !known.contains(id))
-        });
+        let (run, id) = env.start_attached(&[&env.helper(), "sleep", "300"]);
         let job = env.wait_for_status(id, &["running"]);
         let command = job["pid"].as_u64().unwrap() as u32;
         // Sent once `run` handles it, not before (that window is not what

@@ -55,14 +55,7 @@ fn worker_killed_with_sigkill_is_lost_and_its_command_is_stopped() {
 #[test]
 fn attached_run_killed_with_sigkill_is_lost() {
     let env = TestEnv::new();
-    let mut cmd = env.bgjobs(&["run", "--", &env.helper(), "sleep", "300"]);
-    cmd.stdout(std::process::Stdio::null());
-    let run = env.spawn_tracked(cmd);
-    let id = wait_until("the attached job to be recorded", DEADLINE, || {
-        env.workspace_dirs()
-            .first()
-            .and_then(|_| env.record_ids().first().copied())
-    });
+    let (run, id) = env.start_attached(&[&env.helper(), "sleep", "300"]);
     let job = env.wait_for_status(id, &["running"]);
     let command = pid_field(&job["pid"]);
 
