@@ -84,16 +84,22 @@ pub fn helper_bin() -> PathBuf {
 }
 
 /// Poll `check` until it returns `Some`, for at most `timeout`; panic naming
-/// `what` (and the last observation, via `check`'s own messages) otherwise.
-pub fn wait_until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+/// `what` otherwise.
+#[track_caller]
+pub fn wait_until<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    poll(timeout, check).unwrap_or_else(|| panic!("gave up after {timeout:?} waiting for {what}"))
+}
+
+/// Poll `check` until it returns `Some`, for at most `timeout`.
+pub fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(5);
     loop {
         if let Some(value) = check() {
-            return value;
+            return Some(value);
         }
         if start.elapsed() > timeout {
-            panic!("gave up after {timeout:?} waiting for {what}");
+            return None;
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(100));
@@ -198,32 +204,38 @@ impl TestEnv {
     }
 
     /// Run `bgjobs ARGS` in the workspace to its end.
+    #[track_caller]
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         output(self.bgjobs(args))
     }
 
     /// Run `bgjobs ARGS`, require exit 0, return stdout.
+    #[track_caller]
     pub fn run_ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         ok(self.bgjobs(args))
     }
 
     /// Run `bgjobs ARGS` (which should include `--json`), require exit 0,
     /// parse stdout.
+    #[track_caller]
     pub fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> Value {
         parse_json(&self.run_ok(args))
     }
 
     /// `status --all --json`: `{"workspace", "jobs", "warnings"}`.
+    #[track_caller]
     pub fn status_json(&self) -> Value {
         self.json(&["status", "--all", "--json"])
     }
 
     /// `show ID --json`: the job as bgjobs reports it.
+    #[track_caller]
     pub fn job(&self, id: u64) -> Value {
         self.json(&["show", &id.to_string(), "--json"])
     }
 
     /// The status word of job `id`.
+    #[track_caller]
     pub fn status_of(&self, id: u64) -> String {
         self.job(id)["status"]
             .as_str()
@@ -232,17 +244,22 @@ impl TestEnv {
     }
 
     /// Poll `show ID` until the job's status is one of `statuses`; return it.
+    #[track_caller]
     pub fn wait_for_status(&self, id: u64, statuses: &[&str]) -> Value {
-        let mut last = String::new();
-        let what = format!("job {id} to become one of {statuses:?}");
-        wait_until(&what, DEADLINE, || {
-            let job = self.job(id);
-            last = job["status"].as_str().unwrap_or_default().to_string();
-            statuses.contains(&last.as_str()).then_some(job)
+        let mut last = Value::Null;
+        let found = poll(DEADLINE, || {
+            last = self.job(id);
+            let status = last["status"].as_str().unwrap_or_default();
+            statuses.contains(&status).then(|| last.clone())
+        });
+        found.unwrap_or_else(|| {
+            let want = format!("job {id} to become one of {statuses:?}");
+            panic!("gave up after {DEADLINE:?} waiting for {want}; last seen: {last}")
         })
     }
 
     /// `run -b [OPTS] -- CMD`: start a background job, return its id.
+    #[track_caller]
     pub fn start(&self, opts: &[&str], cmd: &[&str]) -> u64 {
         let mut args = vec!["run", "-b"];
         args.extend_from_slice(opts);
@@ -253,11 +270,33 @@ impl TestEnv {
 
     /// Like [`start`](Self::start) with the helper binary as the command:
     /// `run -b [OPTS] -- e2e-helper HELPER_ARGS`.
+    #[track_caller]
     pub fn start_helper(&self, opts: &[&str], helper_args: &[&str]) -> u64 {
         let helper = helper_bin();
         let mut cmd = vec![helper.to_str().expect("utf-8 helper path")];
         cmd.extend_from_slice(helper_args);
         self.start(opts, &cmd)
+    }
+
+    /// Start `bgjobs run -- CMD` attached, as a child of the test (stdout
+    /// discarded), and wait until its job is recorded. Returns the pid of
+    /// `bgjobs run` and the job id.
+    #[track_caller]
+    pub fn start_attached(&self, cmd: &[&str]) -> (u32, u64) {
+        let known = match self.workspace_dirs().is_empty() {
+            true => Vec::new(),
+            false => self.record_ids(),
+        };
+        let mut args = vec!["run", "--"];
+        args.extend_from_slice(cmd);
+        let mut run = self.bgjobs(&args);
+        run.stdout(Stdio::null());
+        let pid = self.spawn_tracked(run);
+        let id = wait_until("the attached job to be recorded", DEADLINE, || {
+            self.workspace_dirs().first()?;
+            self.record_ids().into_iter().find(|id| !known.contains(id))
+        });
+        (pid, id)
     }
 
     /// The helper binary's path as a string, for building job commands.
@@ -297,6 +336,7 @@ impl TestEnv {
 
     /// The store directory `<home>/workspaces/<slug>-<hash>/`; there must be
     /// exactly one workspace in the state root.
+    #[track_caller]
     pub fn store_dir(&self) -> PathBuf {
         let dirs = self.workspace_dirs();
         assert_eq!(
@@ -339,6 +379,7 @@ impl TestEnv {
     }
 
     /// The raw record `jobs/<id>.json`, parsed.
+    #[track_caller]
     pub fn read_record(&self, id: u64) -> Value {
         let path = self.job_file(id);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -428,12 +469,14 @@ impl Drop for TestEnv {
 }
 
 /// Run `cmd` to its end, capturing output.
+#[track_caller]
 pub fn output(mut cmd: Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// Run `cmd`, require exit 0, return stdout.
+#[track_caller]
 pub fn ok(cmd: Command) -> String {
     let shown = format!("{cmd:?}");
     let out = output(cmd);
@@ -448,11 +491,13 @@ pub fn ok(cmd: Command) -> String {
 }
 
 /// Parse JSON output, showing it when it is not JSON.
+#[track_caller]
 pub fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Parse the id that `run -b` prints.
+#[track_caller]
 pub fn parse_id(text: &str) -> u64 {
     text.trim()
         .parse()
@@ -476,6 +521,18 @@ pub fn find_job(status: &Value, id: u64) -> Option<Value> {
         .iter()
         .find(|j| j["id"].as_u64() == Some(id))
         .cloned()
+}
+
+/// Whether the path bgjobs printed (`value`, a JSON string) names `expected`;
+/// both are canonicalised (Windows prints `C:\x` where the test may hold the
+/// verbatim `\\?\C:\x`).
+#[track_caller]
+pub fn same_path(value: &Value, expected: &Path) -> bool {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a path: {value}"));
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canon(Path::new(text)) == canon(expected)
 }
 
 /// File names in `dir`, sorted (empty if it does not exist).

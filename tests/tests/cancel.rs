@@ -120,24 +120,48 @@ mod tree {
         assert_eq!(env.status_of(id), "cancelled");
     }
 
+    /// Start `bgjobs run -- e2e-helper sleep 300` attached, as a child of the
+    /// test; wait until it runs and handles `sig`. Returns (run pid, id, command pid).
+    fn attached_sleep(env: &TestEnv, sig: i32) -> (u32, u64, u32) {
+        let (run, id) = env.start_attached(&[&env.helper(), "sleep", "300"]);
+        let job = env.wait_for_status(id, &["running"]);
+        let command = job["pid"].as_u64().unwrap() as u32;
+        // Sent once `run` handles it, not before (that window is not what
+        // these tests are about).
+        wait_until(
+            &format!("bgjobs run to handle signal {sig}"),
+            DEADLINE,
+            || proc::catches(run, sig).then_some(()),
+        );
+        (run, id, command)
+    }
+
+    /// A closed terminal (SIGHUP) or a plain `kill` (SIGTERM) ends an attached
+    /// run like Ctrl-C does: the job is cancelled and its command does not
+    /// outlive it.
+    #[test]
+    fn hangup_or_terminate_of_an_attached_run_cancels_it() {
+        let env = TestEnv::new();
+        for sig in [libc::SIGHUP, libc::SIGTERM] {
+            let (run, id, command) = attached_sleep(&env, sig);
+            assert!(proc::signal(run, sig));
+            let status = env.take_child(run).wait().unwrap();
+            assert!(!status.success(), "signal {sig}: {status}");
+            let job = env.job(id);
+            assert_eq!(job["status"], "cancelled", "signal {sig}: {job}");
+            assert!(
+                !pid_alive(command),
+                "signal {sig}: the command outlived run"
+            );
+        }
+    }
+
     #[test]
     fn interrupted_attached_run_exits_130_and_is_cancelled() {
         let env = TestEnv::new();
-        let mut cmd = env.bgjobs(&["run", "--", &env.helper(), "sleep", "300"]);
-        cmd.stdout(std::process::Stdio::null());
-        let run = env.spawn_tracked(cmd);
-        let id = wait_until("the attached job to be recorded", DEADLINE, || {
-            env.workspace_dirs()
-                .first()
-                .and_then(|_| env.record_ids().first().copied())
-        });
-        let job = env.wait_for_status(id, &["running"]);
-        let command = job["pid"].as_u64().unwrap() as u32;
-        // As a terminal would: SIGINT to `bgjobs run` (the command is in its
-        // own process group). Sent once `run` handles it, not before.
-        wait_until("bgjobs run to handle SIGINT", DEADLINE, || {
-            proc::catches(run, libc::SIGINT).then_some(())
-        });
+        // As a terminal's Ctrl-C would: SIGINT to `bgjobs run` (the command
+        // is in its own process group).
+        let (run, id, command) = attached_sleep(&env, libc::SIGINT);
         assert!(proc::signal(run, libc::SIGINT));
         let status = env.take_child(run).wait().unwrap();
         assert_eq!(status.code(), Some(130), "{status}");

@@ -209,3 +209,28 @@ fn corrupt_active_record_does_not_stop_cancel_all_from_ending_the_others() {
         stderr(&out)
     );
 }
+
+/// A writer that crashed mid-write leaves its temp file behind: it is not a
+/// record, not reported as corrupt, and the next write replaces it.
+#[test]
+fn temp_file_left_by_a_crashed_writer_is_harmless() {
+    let env = TestEnv::new();
+    let first = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(first, &["succeeded"]);
+    let store = env.store_dir();
+    for dir in [store.join("jobs"), store.clone()] {
+        std::fs::write(dir.join(".tmp-write"), br#"{"v":1,"id":99,"ti"#).unwrap();
+    }
+
+    let status = env.status_json();
+    assert_eq!(ids_of(&status), vec![first]);
+    assert_eq!(status["warnings"], json!([]));
+
+    let next = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(next, &["succeeded"]);
+    assert_eq!(next, first + 1);
+    for dir in [store.join("jobs"), store.clone()] {
+        assert!(!dir.join(".tmp-write").exists(), "{}", dir.display());
+    }
+    assert_eq!(env.status_json()["warnings"], json!([]));
+}

@@ -55,14 +55,7 @@ fn worker_killed_with_sigkill_is_lost_and_its_command_is_stopped() {
 #[test]
 fn attached_run_killed_with_sigkill_is_lost() {
     let env = TestEnv::new();
-    let mut cmd = env.bgjobs(&["run", "--", &env.helper(), "sleep", "300"]);
-    cmd.stdout(std::process::Stdio::null());
-    let run = env.spawn_tracked(cmd);
-    let id = wait_until("the attached job to be recorded", DEADLINE, || {
-        env.workspace_dirs()
-            .first()
-            .and_then(|_| env.record_ids().first().copied())
-    });
+    let (run, id) = env.start_attached(&[&env.helper(), "sleep", "300"]);
     let job = env.wait_for_status(id, &["running"]);
     let command = pid_field(&job["pid"]);
 
@@ -183,4 +176,61 @@ fn background_worker_has_its_own_session_and_command_its_own_group() {
     assert_eq!(c.pgrp, command, "the command leads its own process group");
     assert_eq!(c.ppid, worker, "the worker supervises the command");
     env.run_ok(&["cancel", &id.to_string()]);
+}
+
+/// What session-end hooks used to do: kill the process group that started a
+/// background job. The job's worker and command are elsewhere and live on.
+#[test]
+fn background_job_survives_its_starters_process_group() {
+    use std::os::unix::process::CommandExt;
+
+    let env = TestEnv::new();
+    // A "session": a process group holding `bgjobs run -b` and a lingering child.
+    let mut session = std::process::Command::new("sh");
+    let bgjobs = bgjobs_bin();
+    session
+        .arg("-c")
+        .arg(r#""$0" run -b -- "$1" sleep 300 && exec "$1" sleep 300"#)
+        .arg(&bgjobs)
+        .arg(env.helper())
+        .current_dir(&env.ws)
+        .process_group(0)
+        .stdout(std::process::Stdio::null());
+    env.apply(&mut session);
+    let leader = env.spawn_tracked(session);
+    let id = wait_until("the job to be recorded", DEADLINE, || {
+        env.workspace_dirs()
+            .first()
+            .and_then(|_| env.record_ids().first().copied())
+    });
+    let job = env.wait_for_status(id, &["running"]);
+    let command = pid_field(&job["pid"]);
+    let worker = pid_field(&env.read_record(id)["worker"]["pid"]);
+
+    assert!(proc::signal_group(leader, libc::SIGKILL));
+    let _ = env.take_child(leader).wait();
+    assert!(
+        pid_alive(worker) && pid_alive(command),
+        "the job died with its starter"
+    );
+    assert_eq!(env.status_of(id), "running");
+    env.run_ok(&["cancel", &id.to_string()]);
+}
+
+/// `wait` itself notices a dead worker: it ends (125) without any other reader.
+#[test]
+fn wait_ends_when_the_worker_dies() {
+    let env = TestEnv::new();
+    let id = env.start_helper(&[], &["sleep", "300"]);
+    env.wait_for_status(id, &["running"]);
+    let worker = pid_field(&env.read_record(id)["worker"]["pid"]);
+
+    let mut waiter = env.bgjobs(&["wait", &id.to_string()]);
+    waiter.stdout(std::process::Stdio::null());
+    let waiter = env.spawn_tracked(waiter);
+    assert!(signal(worker, libc::SIGKILL));
+    let status = env.take_child(waiter).wait().unwrap();
+    assert_eq!(status.code(), Some(125), "{status}");
+    let job = env.job(id);
+    assert_eq!(job["status"], "lost", "{job}");
 }

@@ -197,6 +197,22 @@ fn log_over_its_bound_keeps_the_newest_output() {
         "kept lines are not the contiguous newest ones"
     );
 
+    // The rewritten log is as private as the one it replaced, and no temp
+    // file of the rewrite is left.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.log_file(id))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(
+        list_dir(&env.store_dir().join("logs")),
+        vec![format!("{id}.log")]
+    );
+
     // `logs` prints the bounded log; the record's tail ends with the last line.
     let out = env.run(&["logs", &id.to_string()]);
     assert_eq!(out.stdout, log);
@@ -225,4 +241,36 @@ fn keep_finished_is_an_exact_bound() {
         ids[1..].to_vec(),
         "keep_finished = 2 but more finished jobs are kept"
     );
+}
+
+/// A queued job (recorded, its command not started yet, its owner alive) is
+/// never pruned either.
+#[cfg(target_os = "linux")]
+#[test]
+fn prune_never_removes_a_queued_job() {
+    let env = TestEnv::new();
+    let id = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(id, &["succeeded"]);
+    let other = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(other, &["succeeded"]);
+
+    // Hand-write job `id` back to queued, owned by a live process.
+    let owner = env.spawn_helper(&["sleep", "300"]);
+    let start = proc::stat(owner).expect("owner stat").start;
+    let mut record = env.read_record(id);
+    for field in ["exit_code", "finished_at", "started_at", "pid", "process"] {
+        record[field] = Value::Null;
+    }
+    record["status"] = json!("queued");
+    record["worker"] = json!({ "pid": owner, "start": start });
+    env.write_record(id, &record);
+    let mut index = env.read_index();
+    index["active"] = json!([id]);
+    env.write_index(&index);
+    assert_eq!(env.status_of(id), "queued");
+
+    let removed = env.json(&["prune", "--keep", "0", "--older-than", "0s", "--json"]);
+    assert_eq!(removed["removed"], json!([other]));
+    assert_eq!(env.record_ids(), vec![id]);
+    assert_eq!(env.status_of(id), "queued");
 }

@@ -32,10 +32,10 @@ fn subdirectories_resolve_to_the_enclosing_repository() {
         env.bgjobs_in(&sub, &["run", "-b", "--", &helper, "exit", "0"])
     ));
     env.wait_for_status(id, &["succeeded"]);
-    assert_eq!(
-        env.job(id)["cwd"],
-        path_str(&sub),
-        "the job runs where it was started"
+    let job = env.job(id);
+    assert!(
+        same_path(&job["cwd"], &sub),
+        "runs where it was started: {job}"
     );
 
     for dir in [env.ws.clone(), env.ws.join("a"), sub.clone()] {
@@ -210,4 +210,74 @@ fn missing_workspace_is_an_error_that_writes_nothing() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("does-not-exist"), "{err}");
     assert!(!env.home.exists(), "nothing may be written");
+}
+
+// ----- the state root and config, as the worker finds them -----------------
+
+/// `BGJOBS_HOME` given as a relative path means the same directory to the
+/// detached worker as to the `run` that started it (the worker runs in
+/// another directory): the job runs, and no second state root appears.
+#[test]
+fn relative_state_root_is_the_same_for_the_worker() {
+    let env = TestEnv::new();
+    let mut cmd = env.bgjobs(&["run", "-b", "--", &env.helper(), "print", "hi"]);
+    cmd.env("BGJOBS_HOME", Path::new("..").join("home"));
+    let id = parse_id(&ok(cmd));
+    let job = env.wait_for_status(id, &["succeeded", "failed", "lost"]);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let stray: Vec<String> = walk(&env.home)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&env.home)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|p| p.matches("workspaces").count() > 1)
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "a second state root inside the first: {stray:?}"
+    );
+}
+
+/// Likewise `BGJOBS_CONFIG`: the worker applies the same settings (here the
+/// log bound) as the command that started the job.
+#[test]
+fn relative_config_path_is_the_same_for_the_worker() {
+    let env = TestEnv::with_config("log_max_bytes = 4096\n");
+    let mut cmd = env.bgjobs(&["run", "-b", "--", &env.helper(), "lines", "2000"]);
+    cmd.env("BGJOBS_CONFIG", Path::new("..").join("config.toml"));
+    let id = parse_id(&ok(cmd));
+    env.wait_for_status(id, &["succeeded"]);
+    let len = std::fs::metadata(env.log_file(id)).unwrap().len();
+    assert!(
+        len <= 4096,
+        "the worker ignored log_max_bytes: the log is {len} bytes"
+    );
+}
+
+#[test]
+fn same_directory_name_in_two_places_is_two_workspaces() {
+    let env = TestEnv::new();
+    let a = env.root.join("x").join("proj");
+    let b = env.root.join("y").join("proj");
+    for dir in [&a, &b] {
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
+    }
+    let helper = env.helper();
+    let ja = parse_id(&ok(
+        env.bgjobs_in(&a, &["run", "-b", "--", &helper, "exit", "0"])
+    ));
+    let jb = parse_id(&ok(
+        env.bgjobs_in(&b, &["run", "-b", "--", &helper, "exit", "0"])
+    ));
+    assert_eq!((ja, jb), (1, 1), "ids are per workspace");
+    assert_eq!(env.workspace_dirs().len(), 2);
+    let sa = status_via(env.bgjobs_in(&a, &[] as &[&str]));
+    let sb = status_via(env.bgjobs_in(&b, &[] as &[&str]));
+    assert_eq!(workspace_of(&sa), path_str(&a));
+    assert_eq!(workspace_of(&sb), path_str(&b));
+    assert_eq!(ids_of(&sa), vec![1]);
+    assert_eq!(ids_of(&sb), vec![1]);
 }
