@@ -74,6 +74,17 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     if job.status != Status::Queued || job.cancel_requested.is_some() {
         return Ok(job);
     }
+    // Attached: catch Ctrl-C (and SIGTERM, SIGHUP) before the command starts,
+    // so that no interrupt can end us with the job recorded as running. One
+    // that comes before the command runs is acted on as soon as it does.
+    let (events, event) = mpsc::channel();
+    if mode == Mode::Attached {
+        let interrupts = events.clone();
+        // Best effort: if a handler is already set, Ctrl-C just ends us.
+        let _ = ctrlc::set_handler(move || {
+            let _ = interrupts.send(Event::Interrupted);
+        });
+    }
     let id = job.id;
     let log = LogWriter::open(Path::new(&job.log_path), store.config().log_max_bytes)?;
     let log = Arc::new(Mutex::new(log));
@@ -122,19 +133,11 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     }
     drop(done);
 
-    let (events, event) = mpsc::channel();
     let exit_events = events.clone();
+    drop(events);
     std::thread::spawn(move || {
         let _ = exit_events.send(Event::Exited(child.wait()));
     });
-    if mode == Mode::Attached {
-        // Best effort: if a handler is already set, Ctrl-C just ends us.
-        let _ = ctrlc::set_handler(move || {
-            let _ = events.send(Event::Interrupted);
-        });
-    } else {
-        drop(events);
-    }
 
     let ending = wait_for_end(&event, &tree, job.timeout_ms.map(Duration::from_millis));
     pumps.drain(DRAIN_LIMIT);
