@@ -145,9 +145,35 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
         let _ = log.sync();
     }
     let tail = log::tail(Path::new(&job.log_path), 20, 4096);
-    let final_job = store.update(id, |j| record_end(j, &ending, tail))?;
+    let final_job = record_with_patience(store, id, |j| record_end(j, &ending, tail.clone()))?;
     let _ = retention::auto_prune(store);
     Ok(final_job)
+}
+
+/// How long a worker keeps trying to record its job's end when the store
+/// cannot be written (a full disk, a read-only remount).
+const RECORD_PATIENCE: Duration = Duration::from_secs(600);
+
+/// Record the end, retrying while the store refuses writes: the worker is
+/// the only one who knows how the command ended, and while it lives the job
+/// stays `running` rather than turning `lost`. Once the fault is lifted the
+/// true end is recorded.
+fn record_with_patience(store: &Store, id: u64, f: impl Fn(&mut Job)) -> Result<Job, Failure> {
+    let deadline = Instant::now() + RECORD_PATIENCE;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match store.update(id, &f) {
+            Ok(job) => return Ok(job),
+            Err(
+                e @ (bgjobs_store::Error::Io { .. } | bgjobs_store::Error::BadStateRoot { .. }),
+            ) if Instant::now() < deadline => {
+                eprintln!("bgjobs worker: cannot record the end of job {id} yet: {e}; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Build the command with its output going into pipes: one merged pipe when

@@ -186,6 +186,15 @@ pub fn flush_desktop(shared: &Shared) {
     }
 }
 
+/// A title short enough for a notification (titles default to the command
+/// line, which may be huge).
+fn short(title: &str) -> String {
+    match title.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &title[..cut]),
+        None => title.to_string(),
+    }
+}
+
 /// Summary and body of the notification for `jobs` (one or several).
 pub fn render(jobs: &[Job]) -> (String, String) {
     let ran = |job: &Job| {
@@ -195,19 +204,36 @@ pub fn render(jobs: &[Job]) -> (String, String) {
     };
     match jobs {
         [job] => {
-            let summary = format!("bgjobs: {} — {}{}", job.title, job.outcome(), ran(job));
+            let summary = format!(
+                "bgjobs: {} — {}{}",
+                short(&job.title),
+                job.outcome(),
+                ran(job)
+            );
             let lines: Vec<&str> = job.output_tail.lines().collect();
             let body = lines[lines.len().saturating_sub(5)..].join("\n");
             (summary, body)
         }
         _ => {
             let summary = format!("bgjobs: {} jobs finished", jobs.len());
-            let body = jobs
+            // A burst of a thousand jobs still makes a readable notification.
+            let mut lines: Vec<String> = jobs
                 .iter()
-                .map(|job| format!("#{} {} — {}{}", job.id, job.title, job.outcome(), ran(job)))
-                .collect::<Vec<_>>()
-                .join("\n");
-            (summary, body)
+                .take(10)
+                .map(|job| {
+                    format!(
+                        "#{} {} — {}{}",
+                        job.id,
+                        short(&job.title),
+                        job.outcome(),
+                        ran(job)
+                    )
+                })
+                .collect();
+            if jobs.len() > lines.len() {
+                lines.push(format!("and {} more", jobs.len() - lines.len()));
+            }
+            (summary, lines.join("\n"))
         }
     }
 }
