@@ -21,6 +21,9 @@ use tokio::sync::{mpsc, Notify};
 use crate::endpoint::{notifier_dir, Endpoint};
 use crate::protocol::Message;
 
+/// How often the daemon looks for dead workers while jobs are running.
+const LIVENESS_SWEEP: Duration = Duration::from_secs(5);
+
 /// How the daemon is set up.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -139,15 +142,24 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
     });
     shared.touch();
     // Deliver what a previous daemon left pending (or nobody reported).
-    delivery::sweep(&shared);
+    let mut running = delivery::sweep(&shared);
     loop {
+        // With jobs running, look again soon: a worker killed outright never
+        // reports, and its job is found lost (and delivered) only by looking.
+        // With none, sleep on the socket until the idle period ends.
         let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
-        let idle_at = tokio::time::Instant::from_std(last + idle);
+        let next = if running {
+            Instant::now() + LIVENESS_SWEEP
+        } else {
+            last + idle
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
                     let shared = shared.clone();
                     tokio::spawn(connection::serve(stream, shared));
+                    // A client means work may be under way: look soon.
+                    running = true;
                 }
                 Err(e) => {
                     eprintln!("bgjobs notifier: accept failed: {e}");
@@ -155,17 +167,13 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
                 }
             },
             () = shared.shutdown.notified() => break,
-            () = tokio::time::sleep_until(idle_at) => {
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
+                running = delivery::sweep(&shared);
                 let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
-                if last.elapsed() < idle {
-                    continue; // there was activity meanwhile
-                }
-                let running = delivery::sweep(&shared);
                 let connections = shared.lock().connections;
-                if !running && connections == 0 {
+                if !running && connections == 0 && last.elapsed() >= idle {
                     break;
                 }
-                shared.touch();
             }
         }
     }
