@@ -142,24 +142,22 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
     });
     shared.touch();
     // Deliver what a previous daemon left pending (or nobody reported).
-    let mut running = delivery::sweep(&shared);
+    let running = delivery::sweep(&shared);
+    // With jobs running, look again soon: a worker killed outright never
+    // reports, and its job is found lost (and delivered) only by looking.
+    // With none, sleep on the socket until the idle period ends.
+    let mut sweep_at = running.then(|| Instant::now() + LIVENESS_SWEEP);
     loop {
-        // With jobs running, look again soon: a worker killed outright never
-        // reports, and its job is found lost (and delivered) only by looking.
-        // With none, sleep on the socket until the idle period ends.
         let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
-        let next = if running {
-            Instant::now() + LIVENESS_SWEEP
-        } else {
-            last + idle
-        };
+        let wake = sweep_at.unwrap_or(last + idle);
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
                     let shared = shared.clone();
                     tokio::spawn(connection::serve(stream, shared));
-                    // A client means work may be under way: look soon.
-                    running = true;
+                    // A client means work may be under way: look soon (but
+                    // never later than already planned).
+                    sweep_at.get_or_insert_with(|| Instant::now() + LIVENESS_SWEEP);
                 }
                 Err(e) => {
                     eprintln!("bgjobs notifier: accept failed: {e}");
@@ -167,8 +165,9 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
                 }
             },
             () = shared.shutdown.notified() => break,
-            () = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {
-                running = delivery::sweep(&shared);
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                let running = delivery::sweep(&shared);
+                sweep_at = running.then(|| Instant::now() + LIVENESS_SWEEP);
                 let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
                 let connections = shared.lock().connections;
                 if !running && connections == 0 && last.elapsed() >= idle {
