@@ -9,6 +9,11 @@
 //! e2e-helper print TEXT          print TEXT on stdout
 //! e2e-helper eprint TEXT         print TEXT on stderr
 //! e2e-helper wait-file PATH      print "waiting", wait until PATH exists, print "done"
+//! e2e-helper store-writer OP [ID] write to the store of BGJOBS_HOME / the current
+//!                                directory until killed: OP is `update` (job ID's
+//!                                record, over and over), `create` (new jobs, each
+//!                                then finished), `prune` (keep 5) or `seed` (10
+//!                                finished jobs, then exit)
 //! ```
 
 use std::io::Write;
@@ -46,7 +51,59 @@ fn main() {
             }
             println!("done");
         }
+        "store-writer" => store_writer(arg(1), args.get(2).and_then(|a| a.parse().ok())),
         _ => usage(&args),
+    }
+}
+
+/// Store writes for the crash loop, through the store library as bgjobs
+/// itself does them, until the test kills this process at a random moment.
+fn store_writer(op: &str, id: Option<u64>) {
+    use bgjobs_store::retention::{self, Policy};
+    use bgjobs_store::workspace::{self, WorkspaceHints};
+    use bgjobs_store::{Config, Created, NewJob, StateRoot, Status, Store};
+
+    let root = StateRoot::from_env().expect("state root");
+    let ws =
+        workspace::resolve(&WorkspaceHints::from_env(None).expect("hints")).expect("workspace");
+    let store = Store::open(&root, ws.clone(), Config::default()).expect("store");
+    let new_finished = |n: u64| {
+        let new = NewJob {
+            command: vec!["true".into(), n.to_string()],
+            cwd: ws.to_string_lossy().into_owned(),
+            background: true,
+            ..NewJob::default()
+        };
+        if let Created::New(job) = store.create(new).expect("create") {
+            store
+                .update(job.id, |j| {
+                    j.finish(Status::Succeeded, None);
+                    j.exit_code = Some(0);
+                })
+                .expect("finish");
+        }
+    };
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        match op {
+            "seed" if n > 10 => return,
+            "seed" | "create" => new_finished(n),
+            "update" => {
+                let id = id.unwrap_or_else(|| usage(&["store-writer update needs ID".into()]));
+                store
+                    .update(id, |j| j.output_tail = format!("write {n}"))
+                    .expect("update");
+            }
+            "prune" => {
+                let policy = Policy {
+                    keep: 5,
+                    older_than: None,
+                };
+                retention::prune(&store, policy).expect("prune");
+            }
+            _ => usage(&[op.to_string()]),
+        }
     }
 }
 
