@@ -126,13 +126,17 @@ impl Waiter {
     /// Start `hook --rewake` with a Stop event for `session`, its output
     /// captured. `--limit` bounds it should a test fail half-way.
     fn spawn(env: &TestEnv, session: &str) -> Self {
+        Self::spawn_with_limit(env, session, "120s")
+    }
+
+    fn spawn_with_limit(env: &TestEnv, session: &str, limit: &str) -> Self {
         let payload = event(
             env,
             session,
             "Stop",
             json!({"stop_hook_active": false, "last_assistant_message": "Done.", "background_tasks": []}),
         );
-        let mut cmd = hook_cmd(env, &["--rewake", "--limit", "120s"], payload.as_bytes());
+        let mut cmd = hook_cmd(env, &["--rewake", "--limit", limit], payload.as_bytes());
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = cmd.spawn().expect("spawn hook --rewake");
         Self {
@@ -187,11 +191,25 @@ fn wait_for_waiter(env: &TestEnv, session: &str, pid: u32) {
     });
 }
 
+/// Wait until job `id` ended with `status` and the notifier has handled its
+/// end. The notifier hears of the end only once the worker has finished
+/// recording it (record and index); waiting for it keeps these tests clear of
+/// the moment in between, which
+/// `a_job_whose_record_is_final_is_told_by_the_next_hook` covers.
+fn wait_end_handled(env: &TestEnv, id: u64, status: &str) {
+    env.wait_for_status(id, &[status]);
+    wait_until(
+        &format!("the notifier to handle job {id}"),
+        DEADLINE,
+        || (!env.read_record(id)["deliveries"]["notified_at"].is_null()).then_some(()),
+    );
+}
+
 /// `run -b --session S -- e2e-helper ARGS`, waited until it ends with
-/// `status`; returns its id.
+/// `status` (and its end is handled); returns its id.
 fn finished_job(env: &TestEnv, session: &str, args: &[&str], status: &str) -> u64 {
     let id = env.start_helper(&["--session", session], args);
-    env.wait_for_status(id, &[status]);
+    wait_end_handled(env, id, status);
     id
 }
 
@@ -302,6 +320,24 @@ fn rewake_wakes_on_a_job_end_and_stands_down_for_a_newer_waiter() {
     assert!(took < Duration::from_secs(10), "took {took:?}");
     std::fs::write(&flag3, "go").unwrap();
     env.wait_for_status(job3, &["succeeded"]);
+
+    // The waiter never outlives its limit (kept below the hook's timeout):
+    // when it passes with the job still running, it exits 0 (no wake).
+    let flag4 = env.root.join("go-4");
+    let job4 = env.start_helper(&["--session", "S"], &["wait-file", flag4.to_str().unwrap()]);
+    env.wait_for_status(job4, &["running"]);
+    let started = Instant::now();
+    let out = Waiter::spawn_with_limit(&env, "S", "1s").finish(DEADLINE);
+    let took = started.elapsed();
+    eprintln!("a waiter with --limit 1s returned after {took:?}");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(
+        took >= Duration::from_millis(900),
+        "returned early: {took:?}"
+    );
+    assert_eq!(env.status_of(job4), "running");
+    std::fs::write(&flag4, "go").unwrap();
+    env.wait_for_status(job4, &["succeeded"]);
 }
 
 /// Bad input: one line on stderr, exit 1 (never 2, which would block or
@@ -444,7 +480,7 @@ fn session_start_on_resume_reports_finished_and_running_jobs() {
         ""
     );
     std::fs::write(&flag1, "go").unwrap();
-    env.wait_for_status(done, &["succeeded"]);
+    wait_end_handled(&env, done, "succeeded");
     assert_eq!(env.status_of(running), "running");
 
     let text = context(&session_start(&env, "R", "resume"), "SessionStart");
@@ -465,4 +501,207 @@ fn session_start_on_resume_reports_finished_and_running_jobs() {
 
     std::fs::write(&flag2, "go").unwrap();
     env.wait_for_status(running, &["succeeded"]);
+}
+
+/// Claude Code starts matching hooks in parallel and one per event: hooks
+/// racing for the same finished job tell it exactly once between them.
+#[test]
+fn racing_hooks_tell_a_finished_job_exactly_once() {
+    let env = TestEnv::with_config(CONFIG);
+    assert_eq!(session_start(&env, "S", "startup"), "");
+    let ids: Vec<u64> = (0..3)
+        .map(|i| {
+            finished_job(
+                &env,
+                "S",
+                &["exit", &i.to_string()],
+                if i == 0 { "succeeded" } else { "failed" },
+            )
+        })
+        .collect();
+    let outputs: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let env = &env;
+                scope.spawn(move || {
+                    if i % 2 == 0 {
+                        user_prompt(env, "S")
+                    } else {
+                        post_tool_use(env, "S")
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut told = Vec::new();
+    for (i, out) in outputs.iter().enumerate() {
+        if out.is_empty() {
+            continue;
+        }
+        let name = if i % 2 == 0 {
+            "UserPromptSubmit"
+        } else {
+            "PostToolUse"
+        };
+        let text = context(out, name);
+        told.extend(ids.iter().copied().filter(|&id| mentions(&text, id)));
+    }
+    told.sort_unstable();
+    assert_eq!(told, ids, "each job told exactly once: {outputs:#?}");
+}
+
+/// The hook finds the same workspace as the Bash tool's `bgjobs run`: from
+/// the event's `cwd` (a subdirectory) whatever the hook's own directory, and
+/// from CLAUDE_PROJECT_DIR when Claude Code sets it.
+#[test]
+fn hooks_use_the_events_workspace() {
+    let env = TestEnv::with_config(CONFIG);
+    let sub = env.ws.join("crates").join("app");
+    std::fs::create_dir_all(&sub).unwrap();
+    let elsewhere = env.root.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+
+    let job = finished_job(&env, "S", &["exit", "0"], "succeeded");
+    // Run from an unrelated directory; the event says where the session is.
+    let mut payload = parse_json(&event(
+        &env,
+        "S",
+        "UserPromptSubmit",
+        json!({"prompt": "hi"}),
+    ));
+    payload["cwd"] = json!(sub);
+    let file = write_temp(&env, payload.to_string().as_bytes());
+    let mut cmd = env.bgjobs_in(&elsewhere, &["hook"]);
+    cmd.stdin(std::fs::File::open(&file).unwrap());
+    let text = context(&ok(cmd), "UserPromptSubmit");
+    assert!(mentions(&text, job), "{text}");
+    assert_eq!(env.workspace_dirs().len(), 1, "a second store was made");
+
+    // CLAUDE_PROJECT_DIR wins over a cwd outside the project.
+    let job2 = finished_job(&env, "S", &["exit", "0"], "succeeded");
+    payload["cwd"] = json!(elsewhere);
+    let file = write_temp(&env, payload.to_string().as_bytes());
+    let mut cmd = env.bgjobs_in(&elsewhere, &["hook"]);
+    cmd.stdin(std::fs::File::open(&file).unwrap())
+        .env("CLAUDE_PROJECT_DIR", &env.ws);
+    let text = context(&ok(cmd), "UserPromptSubmit");
+    assert!(mentions(&text, job2), "{text}");
+    assert_eq!(env.workspace_dirs().len(), 1, "a second store was made");
+}
+
+/// SubagentStart / SubagentStop are accepted quietly and recorded on the
+/// parent session.
+#[test]
+fn subagent_events_are_recorded_on_the_session() {
+    let env = TestEnv::with_config(CONFIG);
+    assert_eq!(session_start(&env, "S", "startup"), "");
+    let start = json!({"agent_id": "agent-1", "agent_type": "Explore"});
+    assert_eq!(hook_ok(&env, "S", "SubagentStart", start), "");
+    let stop = json!({"stop_hook_active": false, "agent_id": "agent-1", "agent_type": "Explore",
+                      "agent_transcript_path": "/t/agent-1.jsonl", "last_assistant_message": "ok"});
+    assert_eq!(hook_ok(&env, "S", "SubagentStop", stop), "");
+    let record = read_session(&env, "S").unwrap();
+    assert_eq!(record["agents"], json!(["agent-1"]), "{record}");
+    assert!(
+        record["ended_at"].is_null(),
+        "a subagent's end is not the session's: {record}"
+    );
+    // A plain Stop (without --rewake) does nothing and says nothing.
+    assert_eq!(
+        hook_ok(&env, "S", "Stop", json!({"stop_hook_active": false})),
+        ""
+    );
+}
+
+/// Claude Code runs hooks without `args` through `sh -c`: the session's
+/// Claude Code process is then the shell's parent, not the shell.
+#[cfg(unix)]
+#[test]
+fn session_start_through_a_shell_records_the_shells_parent() {
+    let env = TestEnv::with_config(CONFIG);
+    let payload = write_temp(
+        &env,
+        event(&env, "S", "SessionStart", json!({"source": "startup"})).as_bytes(),
+    );
+    let done = env.root.join("done");
+    // `; true` keeps the shell from exec'ing bgjobs: it stays the parent.
+    let script = format!(
+        "'{}' hook < '{}'; echo $? > '{}.tmp'; mv '{}.tmp' '{}'; true",
+        bgjobs_bin().display(),
+        payload.display(),
+        done.display(),
+        done.display(),
+        done.display()
+    );
+    let python = "import subprocess, sys, time\n\
+                  subprocess.run(['sh', '-c', sys.argv[1]])\n\
+                  time.sleep(600)\n";
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", python, &script]).current_dir(&env.ws);
+    env.apply(&mut cmd);
+    let claude = env.spawn_tracked(cmd);
+    let code = wait_until("the hook run through sh", DEADLINE, || {
+        std::fs::read_to_string(&done).ok()
+    });
+    assert_eq!(code.trim(), "0");
+    let record = read_session(&env, "S").unwrap();
+    assert_eq!(
+        record["agent_process"]["pid"].as_u64(),
+        Some(u64::from(claude)),
+        "the agent process is the shell's parent: {record}"
+    );
+}
+
+/// A job whose record says it ended is told by the very next hook: no
+/// reader may see the end in the record but not in what the hooks consult.
+/// (The end is polled in the record itself, as `show`, `status` and `wait`'s
+/// fallback read it, so that the next hook follows it as closely as any of
+/// them could.)
+#[test]
+fn a_job_whose_record_is_final_is_told_by_the_next_hook() {
+    let env = TestEnv::with_config(CONFIG);
+    assert_eq!(session_start(&env, "S", "startup"), "");
+    for round in 0..80 {
+        let id = env.start_helper(&["--session", "S"], &["exit", "0"]);
+        let path = env.job_file(id);
+        wait_until(&format!("job {id}'s record to be final"), DEADLINE, || {
+            let record: Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            (record["status"] == "succeeded").then_some(())
+        });
+        let out = post_tool_use(&env, "S");
+        assert!(
+            !out.is_empty() && mentions(&context(&out, "PostToolUse"), id),
+            "round {round}: job {id} is final in its record but the next hook \
+             did not tell it (printed {out:?}); index: {}",
+            env.read_index()
+        );
+    }
+}
+
+/// Once told, a job leaves the index's list of untold ends, so that later
+/// hooks stay the "one small read" they are meant to be.
+#[test]
+fn told_jobs_leave_the_untold_index() {
+    let env = TestEnv::with_config(CONFIG);
+    assert_eq!(session_start(&env, "S", "startup"), "");
+    let ids: Vec<u64> = (0..3)
+        .map(|_| finished_job(&env, "S", &["exit", "0"], "succeeded"))
+        .collect();
+    let text = context(&user_prompt(&env, "S"), "UserPromptSubmit");
+    assert!(ids.iter().all(|&id| mentions(&text, id)), "{text}");
+    for &id in &ids {
+        assert!(!env.read_record(id)["deliveries"]["told_at"].is_null());
+    }
+    let index = env.read_index();
+    let listed: Vec<u64> = index["untold"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["id"].as_u64())
+        .collect();
+    assert!(
+        ids.iter().all(|id| !listed.contains(id)),
+        "told jobs {ids:?} are still listed as untold: {index}"
+    );
 }
