@@ -523,3 +523,238 @@ fn hung_broker_and_hung_shutdown_command_do_not_hold_up_session_end() {
     wait_dead(sleeper, "the hung shutdown command's sleep");
     drop(client);
 }
+
+/// A foreground tree that ignores SIGTERM: SessionEnd still returns at
+/// once; the detached reaper kills it after its grace period and records it
+/// cancelled.
+#[test]
+fn session_end_kills_a_foreground_tree_that_ignores_sigterm() {
+    let env = TestEnv::with_config(CONFIG);
+    let out = hook(
+        &env,
+        &[],
+        &event(&env, "S", "SessionStart", json!({"source": "startup"})),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pid_file = env.root.join("child.pid");
+    let script = format!(
+        "trap '' TERM; sleep 300 & echo $! > '{}'; sleep 300; wait",
+        pid_file.display()
+    );
+    let mut cmd = env.bgjobs(&["run", "--session", "S", "--", "sh", "-c", &script]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    env.spawn_tracked(cmd);
+    let id = wait_until("the foreground job to be recorded", DEADLINE, || {
+        env.workspace_dirs()
+            .first()
+            .and_then(|_| env.record_ids().first().copied())
+    });
+    let shell = pid_of(&env.wait_for_status(id, &["running"]));
+    let child: u32 = wait_until("the tree to start", DEADLINE, || {
+        std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    });
+
+    let took = session_end(&env, "S");
+    assert!(took < Duration::from_secs(10), "SessionEnd took {took:?}");
+    let started = Instant::now();
+    wait_dead(shell, "the foreground shell ignoring SIGTERM");
+    wait_dead(child, "its child ignoring SIGTERM");
+    eprintln!(
+        "SessionEnd returned after {took:?}; the tree was gone {:?} later",
+        started.elapsed()
+    );
+    let job = env.wait_for_status(id, &["cancelled"]);
+    assert!(
+        job["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("session ended"),
+        "{job}"
+    );
+}
+
+/// `broker teardown` by hand: refused while something holds the broker,
+/// done with `--force`; the shutdown command runs exactly once even when
+/// several teardowns race.
+#[test]
+fn broker_teardown_refuses_while_held_and_runs_once_when_raced() {
+    let env = TestEnv::with_config(CONFIG);
+    let out = hook(
+        &env,
+        &[],
+        &event(&env, "S", "SessionStart", json!({"source": "startup"})),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let paths = BrokerPaths::new(&env);
+    let (broker, broker_child) = start_broker(&env, &paths, false);
+    let log = env.root.join("shutdowns");
+    let shutdown = format!("echo shutdown >> '{}'", log.display());
+    register(&env, broker, &paths, &["sh", "-c", &shutdown]);
+
+    // Held by the live session S (the test process is its Claude Code).
+    let out = env.run(&["broker", "teardown"]);
+    assert_ne!(out.status.code(), Some(0), "teardown of a held broker");
+    assert_eq!(
+        stderr(&out).trim_end().lines().count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert_broker_kept(
+        &env,
+        broker,
+        broker_child,
+        &paths,
+        "after a refused teardown",
+    );
+    assert!(
+        !log.exists(),
+        "the shutdown command ran on a refused teardown"
+    );
+
+    let outputs: Vec<Output> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| env.run(&["broker", "teardown", "--force"])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let done = outputs
+        .iter()
+        .filter(|o| o.status.success() && stdout(o).contains("torn down"))
+        .count();
+    assert_eq!(done, 1, "exactly one teardown did it: {outputs:#?}");
+    assert_torn_down(&env, broker, broker_child, &paths);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        "shutdown\n",
+        "the shutdown command runs exactly once"
+    );
+    // Nothing left to tear down: says so, succeeds.
+    let out = env.run(&["broker", "teardown", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A broker record whose pid now belongs to another process (same pid,
+/// other start time): the teardown signals no one and runs no shutdown
+/// command, but still removes the socket, the directory and the record.
+#[cfg(target_os = "linux")]
+#[test]
+fn broker_teardown_never_signals_a_reused_pid() {
+    let env = TestEnv::with_config(CONFIG);
+    let paths = BrokerPaths::new(&env);
+    let (broker, broker_child) = start_broker(&env, &paths, false);
+    let marker = env.root.join("shutdown-ran");
+    let shutdown = format!("touch '{}'", marker.display());
+    register(&env, broker, &paths, &["sh", "-c", &shutdown]);
+
+    let path = env.store_dir().join("broker.json");
+    let mut record = parse_json(&std::fs::read_to_string(&path).unwrap());
+    let start = record["process"]["start"].as_u64().expect("a start time");
+    record["process"]["start"] = json!(start + 1);
+    let tmp = path.with_extension("e2e-hand-written");
+    std::fs::write(&tmp, record.to_string()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+
+    let status = broker_status(&env);
+    assert_eq!(status["alive"], false, "another process's pid: {status}");
+    assert_eq!(status["held"], false, "{status}");
+    let out = env.run(&["broker", "teardown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        pid_alive(broker),
+        "a process with the broker's reused pid was signalled"
+    );
+    assert!(pid_alive(broker_child));
+    assert!(
+        !marker.exists(),
+        "the shutdown command ran for a broker that is gone"
+    );
+    assert!(!paths.socket.exists() && !paths.dir.exists());
+    assert!(broker_status(&env)["broker"].is_null());
+}
+
+/// `broker register` checks what it records: a running pid, an endpoint of
+/// a known kind, a directory that exists and is not the root or HOME.
+#[test]
+fn broker_register_refuses_bad_input_and_records_nothing() {
+    let env = TestEnv::with_config(CONFIG);
+    let paths = BrokerPaths::new(&env);
+    let (broker, _) = start_broker(&env, &paths, false);
+    let pid = broker.to_string();
+    let dir = paths.dir.to_string_lossy().into_owned();
+    let home = env.root.join("userhome");
+    std::fs::create_dir_all(&home).unwrap();
+    let home_str = home.to_string_lossy().into_owned();
+    let missing = env.root.join("no-such-dir").to_string_lossy().into_owned();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("dead pid", vec!["--pid", "999999999"]),
+        (
+            "endpoint scheme",
+            vec!["--pid", &pid, "--endpoint", "tcp:127.0.0.1:1"],
+        ),
+        ("root dir", vec!["--pid", &pid, "--dir", "/"]),
+        ("HOME dir", vec!["--pid", &pid, "--dir", &home_str]),
+        ("missing dir", vec!["--pid", &pid, "--dir", &missing]),
+        (
+            "empty shutdown",
+            vec!["--pid", &pid, "--dir", &dir, "--shutdown-cmd"],
+        ),
+    ];
+    // A status first, so the store exists and "records nothing" is checked
+    // against it.
+    assert!(broker_status(&env)["broker"].is_null());
+    for (what, args) in cases {
+        let mut cmd = env.bgjobs(&[&["broker", "register"][..], &args].concat());
+        cmd.env("HOME", &home);
+        let out = output(cmd);
+        assert_ne!(out.status.code(), Some(0), "{what}: accepted");
+        assert!(!stderr(&out).trim().is_empty(), "{what}: no message");
+        assert!(
+            !env.store_dir().join("broker.json").exists(),
+            "{what}: recorded"
+        );
+    }
+}
+
+/// Whatever `--dir` a broker was registered with, its teardown never
+/// deletes the workspace or the state root (nor a directory holding them):
+/// a mistaken `--dir .` must not wipe the repository.
+#[test]
+fn broker_teardown_never_deletes_the_workspace_or_the_state_root() {
+    let mut deleted = Vec::new();
+    for which in ["workspace", "state root", "their parent"] {
+        let env = TestEnv::with_config(CONFIG);
+        std::fs::write(env.ws.join("precious.txt"), "source code\n").unwrap();
+        // The store exists before the broker is registered.
+        assert!(broker_status(&env)["broker"].is_null());
+        let dir = match which {
+            "workspace" => env.ws.clone(),
+            "state root" => env.home.clone(),
+            _ => env.root.clone(),
+        };
+        let mut cmd = Command::new("sleep");
+        cmd.arg("300");
+        env.apply(&mut cmd);
+        let pid = env.spawn_tracked(cmd).to_string();
+        let dir_arg = dir.to_string_lossy().into_owned();
+        let out = env.run(&["broker", "register", "--pid", &pid, "--dir", &dir_arg]);
+        if out.status.success() {
+            let out = env.run(&["broker", "teardown", "--force"]);
+            eprintln!(
+                "--dir {which}: registered; teardown: {}{}",
+                stdout(&out),
+                stderr(&out)
+            );
+        } else {
+            assert!(!stderr(&out).trim().is_empty(), "{which}: no message");
+        }
+        if !(env.ws.join("precious.txt").is_file() && env.ws.join(".git").is_dir()) {
+            deleted.push(format!("--dir {which}: the workspace was deleted"));
+        }
+        if !env.home.join("workspaces").is_dir() {
+            deleted.push(format!("--dir {which}: the state root was deleted"));
+        }
+    }
+    assert!(deleted.is_empty(), "{deleted:#?}");
+}
