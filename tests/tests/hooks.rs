@@ -752,3 +752,37 @@ fn context_stays_under_claude_codes_cap() {
          UserPromptSubmit {chars}"
     );
 }
+
+/// A job that ends because its worker died (found `lost`) has ended too:
+/// the waiter wakes the session for it like for any other end.
+#[cfg(unix)]
+#[test]
+fn rewake_wakes_when_a_job_is_found_lost() {
+    let env = TestEnv::with_config(CONFIG);
+    assert_eq!(session_start(&env, "S", "startup"), "");
+    let id = env.start_helper(&["--session", "S"], &["sleep", "300"]);
+    env.wait_for_status(id, &["running"]);
+    let worker = env.read_record(id)["worker"]["pid"]
+        .as_u64()
+        .expect("worker pid") as u32;
+    let mut waiter = Waiter::spawn(&env, "S");
+    wait_for_waiter(&env, "S", waiter.pid);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(waiter.running());
+
+    assert!(proc::signal(worker, libc::SIGKILL));
+    let out = waiter.finish(DEADLINE);
+    let status = env.job(id);
+    assert_eq!(status["status"], "lost", "{status}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the waiter did not wake the session for the lost job; stderr: {:?}; \
+         told_at: {}",
+        stderr(&out),
+        env.read_record(id)["deliveries"]["told_at"]
+    );
+    let notice = stderr(&out);
+    assert!(notice.starts_with("Notice, not an error"), "{notice}");
+    assert!(mentions(&notice, id), "{notice}");
+}
