@@ -1,0 +1,239 @@
+//! `bgjobs install claude` / `uninstall claude`: merged into a Claude Code
+//! settings file (user, project or local scope), idempotent, with a backup;
+//! uninstall removes exactly what install added; the hooks installed are the
+//! plugin's own `claude-plugin/hooks/hooks.json`.
+//!
+//! HOME is always a directory of the test: the real user's settings are
+//! never touched.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use bgjobs_tests::*;
+
+// ----- private helpers --------------------------------------------------------
+
+/// A test's home directory (HOME and USERPROFILE for the child).
+fn home(env: &TestEnv) -> PathBuf {
+    let home = env.root.join("userhome");
+    std::fs::create_dir_all(&home).unwrap();
+    home
+}
+
+/// `bgjobs ARGS` with HOME pointing into the test.
+fn run(env: &TestEnv, args: &[&str]) -> Output {
+    let home = home(env);
+    let mut cmd = env.bgjobs(args);
+    cmd.env("HOME", &home).env("USERPROFILE", &home);
+    output(cmd)
+}
+
+fn run_ok(env: &TestEnv, args: &[&str]) -> String {
+    let out = run(env, args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "bgjobs {args:?}: {}",
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+fn user_settings(env: &TestEnv) -> PathBuf {
+    home(env).join(".claude").join("settings.json")
+}
+
+fn backup_of(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".bgjobs-backup");
+    PathBuf::from(name)
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse_json(&text)
+}
+
+/// The plugin's hooks file, parsed.
+fn plugin_hooks() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("claude-plugin")
+        .join("hooks")
+        .join("hooks.json");
+    read_json(&path)
+}
+
+/// Every bgjobs hook entry of a settings document, per event.
+fn bgjobs_entries(settings: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    if let Some(hooks) = settings["hooks"].as_object() {
+        for (event, groups) in hooks {
+            for group in groups.as_array().into_iter().flatten() {
+                for hook in group["hooks"].as_array().into_iter().flatten() {
+                    if hook["command"] == "bgjobs" {
+                        found.push((event.clone(), hook.clone()));
+                    }
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+/// A settings file with settings and hooks of its own, formatted by hand.
+const EXISTING: &str = r#"{
+    "model": "opus",
+    "permissions": { "allow": ["Bash(cargo test:*)"], "deny": [] },
+    "env": { "RUST_LOG": "info" },
+    "hooks": {
+        "Stop": [
+            { "hooks": [ { "type": "command", "command": "notify-send 'Claude is done'" } ] }
+        ],
+        "PreToolUse": [
+            { "matcher": "Bash", "hooks": [ { "type": "command", "command": "/usr/local/bin/guard", "timeout": 5 } ] }
+        ],
+        "SessionStart": [
+            { "matcher": "startup", "hooks": [ { "type": "command", "command": "echo hello" } ] }
+        ]
+    },
+    "statusLine": { "type": "command", "command": "~/.claude/statusline.sh" }
+}
+"#;
+
+// ----- tests ------------------------------------------------------------------
+
+/// Into an absent user settings file: the hooks are exactly the plugin's;
+/// a second install changes nothing.
+#[test]
+fn install_into_empty_user_settings_matches_the_plugin_and_is_idempotent() {
+    let env = TestEnv::new();
+    let path = user_settings(&env);
+    assert!(!path.exists());
+
+    run_ok(&env, &["install", "claude", "--scope", "user"]);
+    let once = std::fs::read(&path).expect("settings.json written");
+    let settings = read_json(&path);
+    assert_eq!(
+        settings["hooks"],
+        plugin_hooks()["hooks"],
+        "installed hooks differ from claude-plugin/hooks/hooks.json"
+    );
+    assert_eq!(settings, plugin_hooks(), "nothing but the hooks was added");
+
+    run_ok(&env, &["install", "claude", "--scope", "user"]);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        once,
+        "a second install changed the file"
+    );
+    // Installing wrote nothing into the workspace.
+    assert!(!env.ws.join(".claude").exists());
+
+    run_ok(&env, &["uninstall", "claude", "--scope", "user"]);
+    let after = read_json(&path);
+    assert!(bgjobs_entries(&after).is_empty(), "{after}");
+    assert!(after.get("hooks").is_none(), "empty hooks left: {after}");
+    // Uninstalling again is a no-op.
+    let before = std::fs::read(&path).unwrap();
+    run_ok(&env, &["uninstall", "claude", "--scope", "user"]);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// Into a settings file with settings and hooks of its own: those are kept,
+/// a backup of the original is made, a second install changes nothing, and
+/// uninstall gives back the original.
+#[test]
+fn install_merges_with_a_backup_and_uninstall_restores_the_original() {
+    let env = TestEnv::new();
+    let path = user_settings(&env);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, EXISTING).unwrap();
+    let original = parse_json(EXISTING);
+
+    run_ok(&env, &["install", "claude", "--scope", "user"]);
+    let backup = backup_of(&path);
+    assert_eq!(
+        std::fs::read_to_string(&backup).expect("a backup beside the settings"),
+        EXISTING,
+        "the backup holds the original bytes"
+    );
+    let merged = read_json(&path);
+    for key in ["model", "permissions", "env", "statusLine"] {
+        assert_eq!(merged[key], original[key], "{key} was changed");
+    }
+    // Their own hook groups are all still there, first.
+    for (event, groups) in original["hooks"].as_object().unwrap() {
+        for (i, group) in groups.as_array().unwrap().iter().enumerate() {
+            assert_eq!(&merged["hooks"][event][i], group, "{event}[{i}]");
+        }
+    }
+    // And ours are exactly the plugin's, one per event.
+    let ours = bgjobs_entries(&merged);
+    assert_eq!(ours, bgjobs_entries(&plugin_hooks()), "{merged}");
+
+    let once = std::fs::read(&path).unwrap();
+    run_ok(&env, &["install", "claude", "--scope", "user"]);
+    assert_eq!(std::fs::read(&path).unwrap(), once, "second install");
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap(),
+        EXISTING,
+        "the second install overwrote the backup"
+    );
+
+    run_ok(&env, &["uninstall", "claude", "--scope", "user"]);
+    assert_eq!(read_json(&path), original, "uninstall did not restore it");
+}
+
+/// Project and local scopes write the workspace's `.claude/settings.json`
+/// and `.claude/settings.local.json` (found from a subdirectory too), and
+/// leave the user's settings alone.
+#[test]
+fn project_and_local_scopes_write_the_workspace_settings() {
+    let env = TestEnv::new();
+    let sub = env.ws.join("src").join("deep");
+    std::fs::create_dir_all(&sub).unwrap();
+    let project = env.ws.join(".claude").join("settings.json");
+    let local = env.ws.join(".claude").join("settings.local.json");
+
+    for (scope, path) in [("project", &project), ("local", &local)] {
+        let home = home(&env);
+        let mut cmd = env.bgjobs_in(&sub, &["install", "claude", "--scope", scope]);
+        cmd.env("HOME", &home).env("USERPROFILE", &home);
+        ok(cmd);
+        let settings = read_json(path);
+        assert_eq!(settings["hooks"], plugin_hooks()["hooks"], "{scope}");
+    }
+    assert!(!user_settings(&env).exists(), "user settings touched");
+
+    run_ok(&env, &["uninstall", "claude", "--scope", "project"]);
+    assert!(bgjobs_entries(&read_json(&project)).is_empty());
+    assert_eq!(
+        read_json(&local)["hooks"],
+        plugin_hooks()["hooks"],
+        "uninstalling the project scope touched the local one"
+    );
+    run_ok(&env, &["uninstall", "claude", "--scope", "local"]);
+    assert!(bgjobs_entries(&read_json(&local)).is_empty());
+}
+
+/// A settings file that is not valid JSON is refused, and left as it was.
+#[test]
+fn install_refuses_a_broken_settings_file_and_changes_nothing() {
+    let env = TestEnv::new();
+    let path = user_settings(&env);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let broken = "{ \"model\": \"opus\", \n";
+    std::fs::write(&path, broken).unwrap();
+    for args in [
+        ["install", "claude", "--scope", "user"],
+        ["uninstall", "claude", "--scope", "user"],
+    ] {
+        let out = run(&env, &args);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {}", stdout(&out));
+        assert!(!stderr(&out).trim().is_empty(), "{args:?}: no message");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), broken, "{args:?}");
+        assert!(!backup_of(&path).exists(), "{args:?}");
+    }
+}
