@@ -116,8 +116,38 @@ impl Store {
     }
 
     /// Record `broker` as the workspace's broker (replacing any other record).
+    /// Its directory, removed at teardown, must not hold the workspace or the
+    /// state root.
     pub fn register_broker(&self, broker: &Broker) -> Result<()> {
+        if let Some(problem) = broker
+            .dir
+            .as_deref()
+            .and_then(|d| self.unsafe_to_remove(Path::new(d)))
+        {
+            return Err(Error::Invalid(format!(
+                "--dir {}: {problem}",
+                broker.dir.as_deref().unwrap_or_default()
+            )));
+        }
         self.with_lock(|_| record::write(self.dir(), FILE, broker))
+    }
+
+    /// Why `dir` must never be removed, if it must not: it is, or contains,
+    /// the workspace or the state root.
+    fn unsafe_to_remove(&self, dir: &Path) -> Option<String> {
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let root = std::fs::canonicalize(self.root().path())
+            .unwrap_or_else(|_| self.root().path().to_path_buf());
+        if self.workspace().starts_with(&dir) {
+            Some(format!(
+                "it holds the workspace {}",
+                self.workspace().display()
+            ))
+        } else if root.starts_with(&dir) {
+            Some(format!("it holds the bgjobs state root {}", root.display()))
+        } else {
+            None
+        }
     }
 
     /// Whether anything still needs the broker: a live session or an active job.
@@ -177,7 +207,10 @@ impl Store {
             }
         }
         if let Some(dir) = &broker.dir {
-            if std::fs::remove_dir_all(dir).is_ok() {
+            // Checked again: the record may not have come through `register`.
+            if self.unsafe_to_remove(Path::new(dir)).is_none()
+                && std::fs::remove_dir_all(dir).is_ok()
+            {
                 removed.push(dir.clone());
             }
         }

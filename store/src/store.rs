@@ -38,8 +38,15 @@ pub(crate) struct WorkspaceMeta {
     pub pruned_through: u64,
 }
 
+/// Whether [`Locked::reindex`] adds entries or removes them.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Add,
+    Remove,
+}
+
 /// `index.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Index {
     pub v: u32,
     pub next_id: u64,
@@ -525,15 +532,26 @@ impl Locked<'_> {
     pub fn apply(&self, job: Job, f: impl FnOnce(&mut Job)) -> Result<Job> {
         let mut updated = job.clone();
         f(&mut updated);
-        if updated != job {
-            self.write_job(&updated)?;
-            if job.status.is_active() != updated.status.is_active()
-                || job.undelivered() != updated.undelivered()
-            {
-                self.reindex(&updated)?;
-            }
+        if updated == job {
+            return Ok(updated);
+        }
+        // Readers take no lock, so the index must never miss what a record
+        // says: entries are added before the record is written and removed
+        // after. The index stays a superset; readers check the record.
+        let indexed = self.index_membership(&job) != self.index_membership(&updated);
+        if indexed {
+            self.reindex(&updated, Change::Add)?;
+        }
+        self.write_job(&updated)?;
+        if indexed {
+            self.reindex(&updated, Change::Remove)?;
         }
         Ok(updated)
+    }
+
+    /// Which index lists `job` belongs in: active, undelivered, untold.
+    fn index_membership(&self, job: &Job) -> (bool, bool, bool) {
+        (job.status.is_active(), job.undelivered(), job.untold())
     }
 
     /// `job`, marked `lost` if it is active and its worker is gone. When its
@@ -558,35 +576,31 @@ impl Locked<'_> {
     }
 
     /// Bring the index in line with `job`: active jobs in `active`, final ones
-    /// not yet handled by the notifier in `undelivered`.
-    fn reindex(&self, job: &Job) -> Result<()> {
+    /// not yet handled by the notifier in `undelivered`, final ones not yet
+    /// told to their session in `untold` — only adding entries, or only
+    /// removing them.
+    fn reindex(&self, job: &Job, change: Change) -> Result<()> {
         let mut index = self.index()?;
-        let before = (
-            index.active.clone(),
-            index.undelivered.clone(),
-            index.untold.clone(),
-        );
-        let set = |list: &mut Vec<u64>, member: bool| {
-            list.retain(|&a| a != job.id);
-            if member {
-                list.push(job.id);
-            }
+        let before = index.clone();
+        let (active, undelivered, untold) = self.index_membership(job);
+        let set = |list: &mut Vec<u64>, member: bool| match (member, change) {
+            (true, Change::Add) if !list.contains(&job.id) => list.push(job.id),
+            (false, Change::Remove) => list.retain(|&a| a != job.id),
+            _ => {}
         };
-        set(&mut index.active, job.status.is_active());
-        set(&mut index.undelivered, job.undelivered());
-        index.untold.retain(|u| u.id != job.id);
-        if let (true, Some(session)) = (job.untold(), &job.session_id) {
-            index.untold.push(Untold {
-                id: job.id,
-                session: session.clone(),
-            });
+        set(&mut index.active, active);
+        set(&mut index.undelivered, undelivered);
+        match (untold, &job.session_id, change) {
+            (true, Some(session), Change::Add) if !index.untold.iter().any(|u| u.id == job.id) => {
+                index.untold.push(Untold {
+                    id: job.id,
+                    session: session.clone(),
+                });
+            }
+            (false, _, Change::Remove) => index.untold.retain(|u| u.id != job.id),
+            _ => {}
         }
-        if (
-            index.active.clone(),
-            index.undelivered.clone(),
-            index.untold.clone(),
-        ) != before
-        {
+        if index != before {
             self.write_index(&index)?;
         }
         Ok(())

@@ -39,6 +39,11 @@ pub fn run(store: &Store, event: &Event, limit: Duration) -> Outcome {
         },
     );
     loop {
+        // Look at the active jobs first: that look marks a job whose worker
+        // died as lost, which makes it one to tell right below; and a job
+        // that ends between the two looks is still seen as active, so the
+        // loop comes round for it.
+        let active = active_jobs(store, Some(session))?;
         let ended = tell::claim_untold(store, session)?;
         if !ended.is_empty() {
             eprintln!("Notice, not an error: {}", tell::describe(&ended));
@@ -47,7 +52,7 @@ pub fn run(store: &Store, event: &Event, limit: Duration) -> Outcome {
         if waker.superseded() || store.session(session)?.and_then(|s| s.waiter) != me {
             return Ok(0); // a newer waiter took over
         }
-        if active_jobs(store, Some(session))?.is_empty() || Instant::now() >= deadline {
+        if active.is_empty() || Instant::now() >= deadline {
             return Ok(0);
         }
         waker.sleep(TICK.min(deadline.saturating_duration_since(Instant::now())));

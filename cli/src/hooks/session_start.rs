@@ -40,7 +40,11 @@ pub fn run(store: &Store, event: &Event) -> Outcome {
             parts.push(tell::describe(&finished));
         }
         if !running.is_empty() {
-            parts.push(tell::describe_running(&running));
+            let used: usize = parts.iter().map(|p| p.len() + 1).sum();
+            parts.push(tell::describe_running(
+                &running,
+                tell::MAX_TEXT.saturating_sub(used),
+            ));
         }
         if !parts.is_empty() {
             super::print_context(&event.hook_event_name, &parts.join("\n"))?;

@@ -9,7 +9,7 @@ use super::event::Event;
 use crate::failure::{Failure, Outcome};
 
 /// Room kept below Claude Code's 10,000-character cap.
-const MAX_TEXT: usize = 9_000;
+pub const MAX_TEXT: usize = 9_000;
 /// Output lines quoted per job, and their width.
 const TAIL_LINES: usize = 5;
 const TAIL_WIDTH: usize = 200;
@@ -63,11 +63,23 @@ pub fn describe(jobs: &[Job]) -> String {
     text.trim_end().to_string()
 }
 
+/// Longest title quoted in context (titles default to the command line,
+/// which may be huge).
+const TITLE_WIDTH: usize = 200;
+
+/// `title`, cut to `width` characters with an ellipsis.
+pub fn short_title(title: &str, width: usize) -> String {
+    match title.char_indices().nth(width) {
+        Some((cut, _)) => format!("{}…", &title[..cut]),
+        None => title.to_string(),
+    }
+}
+
 fn describe_one(job: &Job) -> String {
     let mut line = format!(
         "Background job {} `{}` finished: {}",
         job.id,
-        job.title,
+        short_title(&job.title, TITLE_WIDTH),
         job.outcome()
     );
     if let Some(d) = job.duration() {
@@ -89,23 +101,31 @@ fn describe_one(job: &Job) -> String {
     line
 }
 
-/// One line per active job of `session`, for SessionStart.
-pub fn describe_running(jobs: &[Job]) -> String {
-    jobs.iter()
-        .map(|job| {
-            let kind = if job.background {
-                "Background"
-            } else {
-                "Foreground"
-            };
-            format!(
-                "{kind} job {} `{}` is {} ({}).",
-                job.id,
-                job.title,
-                job.status,
-                crate::output::age_or_duration(job)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+/// One line per active job of `session`, for SessionStart, within `room`
+/// characters.
+pub fn describe_running(jobs: &[Job], room: usize) -> String {
+    let mut text = String::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let kind = if job.background {
+            "Background"
+        } else {
+            "Foreground"
+        };
+        let line = format!(
+            "{kind} job {} `{}` is {} ({}).\n",
+            job.id,
+            short_title(&job.title, TITLE_WIDTH),
+            job.status,
+            crate::output::age_or_duration(job)
+        );
+        if text.len() + line.len() > room.saturating_sub(100) {
+            text.push_str(&format!(
+                "{} more job(s) of this session are running; `bgjobs status` lists them.",
+                jobs.len() - i
+            ));
+            break;
+        }
+        text.push_str(&line);
+    }
+    text.trim_end().to_string()
 }
