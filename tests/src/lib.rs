@@ -260,6 +260,19 @@ impl TestEnv {
 
     /// `run -b [OPTS] -- CMD`: start a background job, return its id.
     #[track_caller]
+    /// Wait until job `id` is final and the notifier has recorded its
+    /// delivery on it: from then on nothing but the test writes the store.
+    pub fn wait_delivered(&self, id: u64) -> Value {
+        wait_until(
+            &format!("the notifier's delivery of job {id}"),
+            DEADLINE,
+            || {
+                let job = self.read_record(id);
+                job["deliveries"]["notified_at"].is_string().then_some(job)
+            },
+        )
+    }
+
     pub fn start(&self, opts: &[&str], cmd: &[&str]) -> u64 {
         let mut args = vec!["run", "-b"];
         args.extend_from_slice(opts);

@@ -13,6 +13,9 @@ fn env_with_torn_record() -> (TestEnv, [u64; 3], Vec<u8>) {
     ];
     for id in ids {
         env.wait_for_status(id, &["succeeded"]);
+        // The notifier records its delivery on the job; let it, so that the
+        // only change from here on is the damage this test does.
+        env.wait_delivered(id);
     }
     let garbage = br#"{"v":1,"id":2,"title":"torn wri"#.to_vec();
     std::fs::write(env.job_file(ids[1]), &garbage).unwrap();
@@ -164,6 +167,7 @@ fn corrupt_index_is_reported_by_the_status_that_finds_it() {
     let env = TestEnv::new();
     let done = env.start_helper(&[], &["exit", "0"]);
     env.wait_for_status(done, &["succeeded"]);
+    env.wait_delivered(done);
     std::fs::write(env.store_dir().join("index.json"), b"\0\0garbage").unwrap();
 
     let first = env.status_json();
@@ -217,6 +221,9 @@ fn temp_file_left_by_a_crashed_writer_is_harmless() {
     let env = TestEnv::new();
     let first = env.start_helper(&[], &["exit", "0"]);
     env.wait_for_status(first, &["succeeded"]);
+    // A real writer (the notifier recording its delivery) must be done
+    // before the test plays a crashed one.
+    env.wait_delivered(first);
     let store = env.store_dir();
     for dir in [store.join("jobs"), store.clone()] {
         std::fs::write(dir.join(".tmp-write"), br#"{"v":1,"id":99,"ti"#).unwrap();
@@ -228,6 +235,7 @@ fn temp_file_left_by_a_crashed_writer_is_harmless() {
 
     let next = env.start_helper(&[], &["exit", "0"]);
     env.wait_for_status(next, &["succeeded"]);
+    env.wait_delivered(next); // no write in flight while we look
     assert_eq!(next, first + 1);
     for dir in [store.join("jobs"), store.clone()] {
         assert!(!dir.join(".tmp-write").exists(), "{}", dir.display());
