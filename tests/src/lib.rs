@@ -263,14 +263,32 @@ impl TestEnv {
     /// Wait until job `id` is final and the notifier has recorded its
     /// delivery on it: from then on nothing but the test writes the store.
     pub fn wait_delivered(&self, id: u64) -> Value {
-        wait_until(
-            &format!("the notifier's delivery of job {id}"),
-            DEADLINE,
-            || {
-                let job = self.read_record(id);
-                job["deliveries"]["notified_at"].is_string().then_some(job)
-            },
-        )
+        // The record says so first; the index entry goes last, after it.
+        let what = format!("the notifier's delivery of job {id}");
+        wait_until(&what, DEADLINE, || {
+            let job = self.read_record(id);
+            let pending = self.read_index()["undelivered"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|i| i.as_u64() == Some(id)));
+            (job["deliveries"]["notified_at"].is_string() && !pending).then_some(job)
+        })
+    }
+
+    /// Run `f` holding the workspace lock, as every bgjobs writer does, so
+    /// that a hand-made change never interleaves with a real writer's.
+    pub fn with_store_lock<T>(&self, f: impl FnOnce() -> T) -> T {
+        let root = bgjobs_store::StateRoot::at(self.home.clone()).expect("state root");
+        let store =
+            bgjobs_store::Store::open(&root, self.ws.clone(), bgjobs_store::Config::default())
+                .expect("open the store");
+        let mut out = None;
+        store
+            .with_lock(|_| {
+                out = Some(f());
+                Ok(())
+            })
+            .expect("take the workspace lock");
+        out.expect("ran under the lock")
     }
 
     pub fn start(&self, opts: &[&str], cmd: &[&str]) -> u64 {
@@ -403,7 +421,7 @@ impl TestEnv {
     /// no reader sees a torn file).
     pub fn write_record(&self, id: u64, record: &Value) {
         let text = serde_json::to_string_pretty(record).unwrap() + "\n";
-        replace_file(&self.job_file(id), text.as_bytes());
+        self.with_store_lock(|| replace_file(&self.job_file(id), text.as_bytes()));
     }
 
     /// `index.json`, parsed.
@@ -415,7 +433,8 @@ impl TestEnv {
     /// Replace `index.json` by hand.
     pub fn write_index(&self, index: &Value) {
         let text = serde_json::to_string_pretty(index).unwrap() + "\n";
-        replace_file(&self.store_dir().join("index.json"), text.as_bytes());
+        let path = self.store_dir().join("index.json");
+        self.with_store_lock(|| replace_file(&path, text.as_bytes()));
     }
 
     /// Every file under the store directory, relative path -> bytes.

@@ -500,6 +500,7 @@ fn state_is_private_to_the_user() {
     let env = TestEnv::new();
     let id = env.start_helper(&["--session", "s"], &["print", "x"]);
     env.wait_for_status(id, &["succeeded"]);
+    env.wait_delivered(id); // no write (and no temp file) in flight
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
 
     let store = env.store_dir();

@@ -70,6 +70,12 @@ fn sixteen_processes_start_800_jobs_without_losing_one() {
     }
     assert_eq!(status["warnings"], json!([]));
 
+    // The notifier records its deliveries on the jobs: wait for the last
+    // one, so that no write is in flight while the store is inspected.
+    wait_until("the notifier's deliveries", DEADLINE, || {
+        (env.read_index()["undelivered"] == json!([])).then_some(())
+    });
+
     // Exactly one record per job, the active index empty, no temp file and
     // no record moved aside anywhere in the store.
     let records: BTreeSet<u64> = env.record_ids().into_iter().collect();

@@ -75,6 +75,9 @@ fn pid_alive_with_another_start_time_is_not_the_job() {
     let b = env.start_helper(&[], &["exit", "0"]);
     env.wait_for_status(a, &["succeeded"]);
     env.wait_for_status(b, &["succeeded"]);
+    // Rewritten by hand below: let the notifier finish with them first.
+    env.wait_delivered(a);
+    env.wait_delivered(b);
 
     // A live process that is not the job's: it got the job's pid by reuse.
     let stranger = env.spawn_helper(&["sleep", "300"]);
@@ -127,6 +130,7 @@ fn cancel_never_signals_a_reused_command_pid() {
     let env = TestEnv::new();
     let id = env.start_helper(&[], &["exit", "0"]);
     env.wait_for_status(id, &["succeeded"]);
+    env.wait_delivered(id); // rewritten by hand below
 
     let worker = env.spawn_helper(&["sleep", "300"]);
     let stranger = env.spawn_helper(&["sleep", "300"]);

@@ -80,6 +80,8 @@ fn retention_never_removes_a_running_job_and_never_reuses_ids() {
     assert!(next > *seen.last().unwrap(), "id {next} after {seen:?}");
     seen.insert(next);
     env.wait_for_status(next, &["succeeded"]);
+    // A job whose end is not delivered yet is never pruned.
+    env.wait_delivered(next);
 
     // Prune every finished job: the running one stays.
     let removed = env.json(&["prune", "--keep", "0", "--json"]);
@@ -97,6 +99,8 @@ fn retention_never_removes_a_running_job_and_never_reuses_ids() {
     );
     seen.insert(next);
     env.wait_for_status(next, &["succeeded"]);
+    // A job whose end is not delivered yet is never pruned.
+    env.wait_delivered(next);
 
     // Even if the index is lost after everything was pruned.
     env.run_ok(&["prune", "--keep", "0"]);
@@ -253,6 +257,8 @@ fn prune_never_removes_a_queued_job() {
     env.wait_for_status(id, &["succeeded"]);
     let other = env.start_helper(&[], &["exit", "0"]);
     env.wait_for_status(other, &["succeeded"]);
+    env.wait_delivered(id); // rewritten by hand below
+    env.wait_delivered(other);
 
     // Hand-write job `id` back to queued, owned by a live process.
     let owner = env.spawn_helper(&["sleep", "300"]);
