@@ -12,7 +12,7 @@ mod platform;
 #[path = "endpoint/windows.rs"]
 mod platform;
 
-pub use platform::{peer_allowed, Endpoint};
+pub use platform::{peer_allowed, raise_fd_limit, Endpoint};
 
 /// The notifier's own directory under the state root: lock, pid record, log.
 pub fn notifier_dir(root: &StateRoot) -> PathBuf {

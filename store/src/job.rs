@@ -217,6 +217,20 @@ pub struct NewJob {
     pub timeout_ms: Option<u64>,
 }
 
+/// Longest title a user may give (`--title`); longer is an error.
+pub const MAX_TITLE: usize = 4096;
+/// Default titles (the command line) are cut to this many characters.
+pub const DEFAULT_TITLE: usize = 200;
+
+/// The default title: the command line, cut to [`DEFAULT_TITLE`] characters.
+pub fn default_title(command: &[String]) -> String {
+    let line = command_line(command);
+    match line.char_indices().nth(DEFAULT_TITLE) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
 /// Render a command line for a title, quoting arguments that need it.
 pub fn command_line(command: &[String]) -> String {
     command

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
 use crate::fsio;
 use crate::identity::ProcessIdentity;
-use crate::job::{command_line, Job, NewJob, Status, SCHEMA_VERSION};
+use crate::job::{default_title, Job, NewJob, Status, MAX_TITLE, SCHEMA_VERSION};
 use crate::record::{self, Read};
 use crate::root::StateRoot;
 use crate::time::Timestamp;
@@ -211,6 +211,15 @@ impl Store {
         if new.command.is_empty() {
             return Err(Error::Invalid("no command given".into()));
         }
+        if new
+            .title
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_TITLE)
+        {
+            return Err(Error::Invalid(format!(
+                "--title: longer than {MAX_TITLE} characters"
+            )));
+        }
         let creator = ProcessIdentity::current();
         self.with_lock(|tx| {
             let mut index = tx.index()?;
@@ -232,7 +241,7 @@ impl Store {
             let job = Job {
                 v: SCHEMA_VERSION,
                 id,
-                title: new.title.unwrap_or_else(|| command_line(&new.command)),
+                title: new.title.unwrap_or_else(|| default_title(&new.command)),
                 command: new.command,
                 cwd: new.cwd,
                 background: new.background,

@@ -17,6 +17,14 @@ pub fn run(workspace: Option<PathBuf>, args: LogsArgs) -> Outcome {
     let store = context::open_store(workspace)?;
     let job = store.get(args.id)?;
     let path = PathBuf::from(&job.log_path);
+    // A queued job has no log yet; a finished one always had one.
+    if !job.status.is_active() && !path.exists() && job.started_at.is_some() {
+        return Err(Failure::error(format!(
+            "the log of job {} is missing: {}",
+            job.id,
+            path.display()
+        )));
+    }
     let mut offset = copy_from(&path, 0)?;
     if !args.follow {
         return Ok(0);

@@ -70,6 +70,7 @@ pub fn run(options: Options) -> io::Result<Exit> {
         Err(e) => return Err(e),
     };
     let endpoint = Endpoint::for_root(&options.root)?;
+    crate::endpoint::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -98,3 +98,20 @@ pub fn peer_allowed(stream: &TokioStream) -> bool {
     let uid = unsafe { libc::geteuid() };
     stream.peer_creds().ok().and_then(|c| c.euid()) == Some(uid)
 }
+
+/// Raise the soft limit on open files to the hard limit: every client is a
+/// descriptor, and a burst of them must not make the daemon refuse the rest.
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid, owned struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
