@@ -5,7 +5,13 @@
 //!   to `<id>.json.corrupt-<millis>` with its bytes intact: never a panic, and
 //!   never "no such job".
 //! - Every `Job` value round-trips through serde_json, as records are written.
-//! - `time::parse_duration` never panics, whatever the text.
+//! - `time::parse_duration` reads bare seconds; it should never panic,
+//!   whatever the text.
+//!
+//! Two findings are kept here as `#[ignore]`d tests with their reproducers
+//! (`cargo test -p bgjobs-store --test record_props -- --ignored`): a huge
+//! bare number panics `parse_duration`, and an active record whose `id`
+//! differs from its file name reads as absent.
 
 mod strategy;
 
