@@ -5,6 +5,8 @@
 //! every failure exits 1, so bad input can never block or wake by accident.
 
 pub mod event;
+#[cfg(test)]
+mod event_props;
 mod rewake;
 pub mod session_end;
 mod session_start;

@@ -1,0 +1,38 @@
+//! `bgjobs_notifier::protocol::decode` on any line: never a panic; a line of
+//! `MAX_LINE` bytes or more is refused; whatever is accepted encodes to one
+//! line that decodes again and encodes to the same line (timestamps are
+//! carried at millisecond precision, so the first decoding may hold more).
+#![no_main]
+
+use bgjobs_notifier::protocol::{decode, encode, MAX_LINE};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|line: &[u8]| {
+    let Ok(message) = decode(line) else {
+        return;
+    };
+    assert!(
+        line.len() < MAX_LINE,
+        "accepted a line of {} bytes",
+        line.len()
+    );
+    let encoded = encode(&message);
+    assert_eq!(encoded.last(), Some(&b'\n'));
+    let body = &encoded[..encoded.len() - 1];
+    assert!(!body.contains(&b'\n'), "encoded message spans lines");
+    // Defaults filled in (`"pid":null`...) can make the re-encoding longer
+    // than a line that was just under the limit; only check the rest.
+    if body.len() < MAX_LINE {
+        let again = decode(body).unwrap_or_else(|e| {
+            panic!(
+                "re-encoded message refused: {e}: {:?}",
+                String::from_utf8_lossy(body)
+            )
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&encode(&again)),
+            String::from_utf8_lossy(&encoded),
+            "message changes each time it is re-encoded"
+        );
+    }
+});
