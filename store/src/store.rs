@@ -355,7 +355,8 @@ impl Store {
     /// Read job `id`, marking it `lost` first if its worker is gone.
     pub fn get(&self, id: u64) -> Result<Job> {
         match record::read::<Job>(&self.job_path(id))? {
-            Read::Found(job) => self.reconcile(job),
+            Read::Found(job) if job.id == id => self.reconcile(job),
+            Read::Found(_) => self.with_lock(|tx| tx.job(id)),
             Read::Missing => Err(self.missing(id)),
             Read::Corrupt(_) => self.with_lock(|tx| tx.job(id)),
         }
@@ -526,7 +527,12 @@ impl Locked<'_> {
     pub fn job_opt(&self, id: u64) -> Result<Option<Job>> {
         let path = self.store.job_path(id);
         match record::read::<Job>(&path)? {
-            Read::Found(job) => Ok(Some(job)),
+            Read::Found(job) if job.id == id => Ok(Some(job)),
+            // A record under another job's name cannot be trusted as either.
+            Read::Found(job) => Err(record::quarantine(
+                &path,
+                format!("it holds job {} instead", job.id),
+            )),
             Read::Missing => Ok(None),
             Read::Corrupt(detail) => Err(record::quarantine(&path, detail)),
         }

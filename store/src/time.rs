@@ -52,9 +52,8 @@ impl<'de> Deserialize<'de> for Timestamp {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("invalid duration {text:?}: out of range"));
     }
     humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))
 }

@@ -8,10 +8,9 @@
 //! - `time::parse_duration` reads bare seconds; it should never panic,
 //!   whatever the text.
 //!
-//! Two findings are kept here as `#[ignore]`d tests with their reproducers
-//! (`cargo test -p bgjobs-store --test record_props -- --ignored`): a huge
-//! bare number panics `parse_duration`, and an active record whose `id`
-//! differs from its file name reads as absent.
+//! Two findings of these tests, now fixed, stay here as regression tests: a
+//! huge bare number panicked `parse_duration`, and an active record whose
+//! `id` differs from its file name read as absent.
 
 mod strategy;
 
@@ -186,12 +185,9 @@ proptest! {
     /// Durations are parsed or refused, never a panic: any text, and text
     /// made of what numbers and durations are written with.
     ///
-    /// FINDING (ignored until fixed): a bare number too large for a
-    /// `Duration` panics in `Duration::from_secs_f64` instead of being
-    /// refused. Reproducers: `"1e20"`, `"18446744073709551616"`. Reached from
-    /// `--timeout`, `--older-than` and `config.toml` durations.
+    /// Regression: a bare number too large for a `Duration` ("1e20",
+    /// "18446744073709551616") panicked instead of being refused.
     #[test]
-    #[ignore = "finding: parse_duration(\"1e20\") panics (Duration::from_secs_f64 overflow)"]
     fn parse_duration_never_panics(
         text in prop_oneof![
             any::<String>(),
@@ -219,14 +215,9 @@ proptest! {
     }
 }
 
-/// FINDING (ignored until fixed): a well-formed record whose `id` is not the
-/// one its file name says is treated as absent when it is active and its
-/// worker is gone: `get` reconciles it by its inner id, so `get(1)` answers
-/// "unknown job 101", and `list` silently drops it (no job, no warning),
-/// while the index keeps id 1 active for ever. A final one is listed under
-/// the wrong id. Such a record should be reported (corrupt), not dropped.
+/// Regression: a well-formed record whose `id` is not the one its file name
+/// says was treated as absent; it is reported as corrupt and kept aside.
 #[test]
-#[ignore = "finding: an active jobs/1.json holding \"id\": 101 with a dead worker reads as absent"]
 fn record_with_another_id_is_not_dropped() {
     let scratch = Scratch::new("other-id");
     let (id, path) = scratch.new_job();
