@@ -4,9 +4,6 @@
 //! process. Exit 2 is used only to wake the session on purpose (`--rewake`);
 //! every failure exits 1, so bad input can never block or wake by accident.
 
-pub mod event;
-#[cfg(test)]
-mod event_props;
 mod rewake;
 pub mod session_end;
 mod session_start;
@@ -20,7 +17,7 @@ use bgjobs_store::{Config, ProcessIdentity, StateRoot, Store};
 use crate::args::HookArgs;
 use crate::context;
 use crate::failure::{Failure, Outcome, EXIT_ERROR};
-use event::Event;
+use bgjobs::hook_event::{self as event, Event};
 
 /// Entry point of `hook`.
 pub fn run(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {

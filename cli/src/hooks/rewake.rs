@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use bgjobs_store::{ProcessIdentity, Store};
 
-use super::event::Event;
 use super::tell;
 use crate::commands::wait::active_jobs;
 use crate::failure::Outcome;
 use crate::waker::{Interest, Waker};
+use bgjobs::hook_event::Event;
 
 /// Exit code that makes Claude Code wake the session with our stderr.
 const EXIT_WAKE: u8 = 2;

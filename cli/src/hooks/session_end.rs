@@ -10,12 +10,12 @@ use std::time::Duration;
 use bgjobs_store::time::Timestamp;
 use bgjobs_store::{tree, Store};
 
-use super::event::Event;
 use crate::commands::cancel::cancel_many;
 use crate::commands::wait::active_jobs;
 use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::platform;
+use bgjobs::hook_event::Event;
 
 /// Reason recorded on foreground jobs cancelled at a session's end.
 const REASON: &str = "session ended";

@@ -5,10 +5,10 @@ use std::io::Write;
 
 use bgjobs_store::{fsio, Store};
 
-use super::event::Event;
 use super::tell;
 use crate::commands::wait::active_jobs;
 use crate::failure::{Failure, Outcome};
+use bgjobs::hook_event::Event;
 
 /// Entry point for SessionStart.
 pub fn run(store: &Store, event: &Event) -> Outcome {

@@ -5,8 +5,8 @@
 use bgjobs_store::time::{short_duration, Timestamp};
 use bgjobs_store::{Job, Store};
 
-use super::event::Event;
 use crate::failure::{Failure, Outcome};
+use bgjobs::hook_event::Event;
 
 /// Room kept below Claude Code's 10,000-character cap.
 pub const MAX_TEXT: usize = 9_000;

@@ -1,5 +1,7 @@
-//! The hook event read from stdin. Unknown extra fields are ignored (Claude
-//! Code adds fields over time); missing required ones are bad input.
+//! The Claude Code hook event read from stdin by `bgjobs hook`: unknown
+//! extra fields are ignored (Claude Code adds fields over time), missing
+//! required ones are bad input. In the library part of the crate so that it
+//! can be fuzzed (`fuzz/`).
 
 use std::io::Read;
 
@@ -78,3 +80,6 @@ mod tests {
         assert_eq!(ok.hook_event_name, "Stop");
     }
 }
+
+#[cfg(test)]
+mod props;

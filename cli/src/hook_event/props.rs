@@ -1,4 +1,4 @@
-//! Property tests of the hook event parser ([`super::event::parse`]).
+//! Property tests of the hook event parser ([`super::parse`]).
 //!
 //! - Any bytes on stdin are parsed or refused, never a panic.
 //! - A JSON object with a valid `session_id` and a `hook_event_name`, any
@@ -13,7 +13,7 @@ use proptest::option;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-use super::event::parse;
+use super::parse;
 
 /// The fields `Event` knows; extra fields get other names.
 const KNOWN: [&str; 7] = [
