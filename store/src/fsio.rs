@@ -65,6 +65,12 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// Atomically replace `dest` with `src` (on Windows, retrying briefly while
+/// a reader holds `dest` open).
+pub fn replace(src: &Path, dest: &Path) -> std::io::Result<()> {
+    platform::replace(src, dest)
+}
+
 /// Read a whole small file, closing it at once (on Windows an open reader
 /// would make a concurrent writer's rename fail).
 pub fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {

@@ -69,17 +69,18 @@ impl LogWriter {
         let mut tmp = self.path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        {
-            let mut out = fsio::open_private(
-                &tmp,
-                File::options().write(true).create(true).truncate(true),
-            )
-            .map_err(io::Error::other)?;
-            out.write_all(note.as_bytes())?;
-            out.write_all(body)?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        self.file = fsio::open_append(&self.path).map_err(io::Error::other)?;
+        let mut out = fsio::open_private(
+            &tmp,
+            File::options().write(true).create(true).truncate(true),
+        )
+        .map_err(io::Error::other)?;
+        out.write_all(note.as_bytes())?;
+        out.write_all(body)?;
+        // Windows refuses to rename over a file that is open: close our
+        // handle on the old log first (the reader above is already closed).
+        // The new content's handle becomes the log's, already at its end.
+        self.file = out;
+        fsio::replace(&tmp, &self.path)?;
         self.len = (note.len() + body.len()) as u64;
         Ok(())
     }
