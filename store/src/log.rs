@@ -22,6 +22,14 @@ pub struct LogWriter {
 impl LogWriter {
     /// Open `path` for appending, bounded to `limit` bytes.
     pub fn open(path: &Path, limit: u64) -> Result<Self> {
+        // Someone may have removed the logs directory; the job still runs.
+        if let Some(dir) = path.parent().filter(|d| !d.is_dir()) {
+            fsio::create_private_dir_all(dir).map_err(|source| crate::Error::Io {
+                action: "cannot create",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
         let file = fsio::open_append(path)?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Self {

@@ -386,10 +386,21 @@ impl Store {
         if !owner_gone(&job) {
             return Ok(job);
         }
-        self.with_lock(|tx| {
+        let recorded = self.with_lock(|tx| {
             let job = tx.job(job.id)?;
             tx.reconciled(job)
-        })
+        });
+        match recorded {
+            // The store cannot be written (a full disk): say the truth
+            // anyway; the next read that can write records it.
+            Err(e @ (Error::Io { .. } | Error::BadStateRoot { .. })) => {
+                let mut lost = job;
+                let reason = format!("{}; not recorded yet: {e}", lost_reason(&lost));
+                lost.finish(Status::Lost, Some(reason));
+                Ok(lost)
+            }
+            other => other,
+        }
     }
 
     /// The ids of jobs that may be active (a superset; read them to know).
@@ -502,6 +513,12 @@ impl Store {
     }
 }
 
+/// Why a job whose worker is gone is lost, in words.
+fn lost_reason(job: &Job) -> String {
+    let worker = job.worker.map(|w| w.pid).unwrap_or_default();
+    format!("worker process {worker} is gone without recording an end")
+}
+
 /// Whether `job` is active but the process responsible for it has exited.
 fn owner_gone(job: &Job) -> bool {
     job.status.is_active() && job.worker.is_some_and(|w| !w.is_alive())
@@ -575,15 +592,18 @@ impl Locked<'_> {
         if !owner_gone(&job) {
             return Ok(job);
         }
-        let worker = job.worker.map(|w| w.pid).unwrap_or_default();
         let orphan = job.process.filter(|p| p.is_alive());
         let tree = self.store.tree_name(job.id);
         let reason = match orphan {
             Some(p) => {
                 tree::request_stop(&p, &tree);
-                format!("worker process {worker} is gone without recording an end; its command (pid {}) was told to stop", p.pid)
+                format!(
+                    "{}; its command (pid {}) was told to stop",
+                    lost_reason(&job),
+                    p.pid
+                )
             }
-            None => format!("worker process {worker} is gone without recording an end"),
+            None => lost_reason(&job),
         };
         self.apply(job, |j| {
             j.finish(Status::Lost, Some(reason));
