@@ -8,8 +8,11 @@
 
 #![cfg(unix)]
 
+#[cfg(target_os = "linux")]
 use std::path::PathBuf;
+#[cfg(target_os = "linux")]
 use std::process::Command;
+#[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
 use bgjobs_tests::*;
