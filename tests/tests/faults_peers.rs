@@ -109,12 +109,16 @@ mod thousand {
         std::fs::write(&gate, "go").unwrap();
         let waited = env.take_child(waiter).wait().unwrap();
         during = during.max(vm_kib(pid, "VmRSS").unwrap());
-        let served_in = opened.elapsed();
         assert_eq!(waited.code(), Some(0), "wait under 1000 silent peers");
+        // Evidence that the peers were all still there meanwhile (the daemon
+        // drops silent ones after its first-message timeout, 10 s).
+        let still = notifier_status(&env).expect("notifier status")["connections"]
+            .as_u64()
+            .unwrap();
         assert!(
-            served_in < Duration::from_secs(10),
-            "the peers were already dropped before the real clients were served; \
-             this check says nothing (took {served_in:?})"
+            still > PEERS as u64,
+            "the silent peers were dropped before the real clients were served \
+             ({still} connections left): this machine is too slow for the check"
         );
 
         // The daemon drops every silent peer after its first-message timeout.
