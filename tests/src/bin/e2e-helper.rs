@@ -14,6 +14,9 @@
 //!                                record, over and over), `create` (new jobs, each
 //!                                then finished), `prune` (keep 5) or `seed` (10
 //!                                finished jobs, then exit)
+//! e2e-helper spew BYTES [GATE]   (after GATE exists, when given) write BYTES of
+//!                                64-byte lines on stdout as fast as it can, then
+//!                                a final line "END"
 //! ```
 
 use std::io::Write;
@@ -52,6 +55,10 @@ fn main() {
             println!("done");
         }
         "store-writer" => store_writer(arg(1), args.get(2).and_then(|a| a.parse().ok())),
+        "spew" => spew(
+            arg(1).parse().unwrap_or_else(|_| usage(&args)),
+            args.get(2).map(std::path::Path::new),
+        ),
         _ => usage(&args),
     }
 }
@@ -105,6 +112,33 @@ fn store_writer(op: &str, id: Option<u64>) {
             _ => usage(&[op.to_string()]),
         }
     }
+}
+
+/// Write `bytes` of output in big chunks of whole 64-byte lines (the last
+/// line may be cut short), then `END`.
+fn spew(bytes: u64, gate: Option<&std::path::Path>) {
+    if let Some(gate) = gate {
+        while !gate.exists() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let line = format!(
+        "{:<63}\n",
+        "spew: the quick brown fox jumps over the lazy dog"
+    );
+    let chunk = line.repeat(16 * 1024); // 1 MiB
+    let mut out = std::io::stdout().lock();
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        out.write_all(&chunk.as_bytes()[..n]).expect("write stdout");
+        left -= n as u64;
+    }
+    if !bytes.is_multiple_of(64) {
+        out.write_all(b"\n").expect("write stdout");
+    }
+    out.write_all(b"END\n").expect("write stdout");
+    out.flush().expect("flush stdout");
 }
 
 fn usage(args: &[String]) -> ! {
