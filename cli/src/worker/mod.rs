@@ -86,7 +86,10 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
         });
     }
     let id = job.id;
-    let log = LogWriter::open(Path::new(&job.log_path), store.config().log_max_bytes)?;
+    let log = match LogWriter::open(Path::new(&job.log_path), store.config().log_max_bytes) {
+        Ok(log) => log,
+        Err(e) => return fail_to_start(store, id, format!("cannot open its log: {e}"), None),
+    };
     let log = Arc::new(Mutex::new(log));
 
     let (reader_out, reader_err, mut cmd) = match prepare(&job, mode) {
