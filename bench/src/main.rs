@@ -16,6 +16,7 @@
 mod contention;
 mod fixture;
 mod interrupt;
+mod latency;
 mod machine;
 mod measure;
 mod report;
@@ -124,6 +125,8 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some(contention::CONTENDER_FLAG) => return contention::contender_main(&args[2..]),
         Some(NOOP_FLAG) => return ExitCode::SUCCESS,
+        Some(latency::STAMP_FLAG) => return latency::stamp_main(&args[2..]),
+        Some(latency::RELAY_FLAG) => return latency::relay_main(&args[2..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -171,11 +174,23 @@ fn bench(options: &Options) -> Result<Report, String> {
     eprintln!("bgjobs-bench: recording {} finished jobs…", options.jobs);
     let populated = fx.populate(options.jobs)?;
     check_listing(&fx, options.jobs)?;
+    start_notifier(&fx)?;
 
     let pressure = PressureClock::start();
     let calls = time_calls(&fx, options)?;
+    let latency = latency::measure(&fx, options.warmup, options.runs)?;
     let contention = time_contention(&fx, options.rounds)?;
     let pressure = pressure.stop();
+
+    let jobs = format_count(options.jobs);
+    let mut rows = rows(&fx, options, calls, contention);
+    let mut notes = notes(options);
+    notes.extend(latency::notes(
+        latency.is_some(),
+        options.warmup,
+        options.runs,
+    ));
+    rows.extend(latency::rows(latency, &jobs));
 
     Ok(Report {
         machine,
@@ -187,8 +202,8 @@ fn bench(options: &Options) -> Result<Report, String> {
         warmup: options.warmup,
         runs: options.runs,
         rounds: options.rounds,
-        rows: rows(&fx, options, calls, contention),
-        notes: notes(options),
+        rows,
+        notes,
     })
 }
 
@@ -424,6 +439,13 @@ fn build_release() -> Result<PathBuf, String> {
         return Err(format!("the build left no binary at {}", bin.display()));
     }
     Ok(bin)
+}
+
+/// `bgjobs notifier start`, before anything is measured: workers would start
+/// it on demand anyway, but then the first sample would pay for it, and the
+/// latency and idle metrics need a daemon whose pid is known.
+fn start_notifier(fx: &Fixture) -> Result<(), String> {
+    measure::time_success(&mut fx.bgjobs(&["notifier", "start"])).map(drop)
 }
 
 /// Make sure the CLI sees the recorded jobs (same state root, same workspace
