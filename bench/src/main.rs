@@ -15,6 +15,7 @@
 
 mod contention;
 mod fixture;
+mod idle;
 mod interrupt;
 mod latency;
 mod machine;
@@ -23,7 +24,7 @@ mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bgjobs_store::fsio;
 
@@ -70,6 +71,8 @@ struct Options {
     jobs: usize,
     rounds: usize,
     warmup: usize,
+    /// The notifier's idle window.
+    idle_window: Duration,
     json: Option<PathBuf>,
     /// The arguments as given, for the report.
     given: Vec<String>,
@@ -104,6 +107,7 @@ impl Options {
             jobs: jobs.unwrap_or(if quick { 1_000 } else { 10_000 }),
             rounds: rounds.unwrap_or(if quick { 2 } else { 5 }),
             warmup: if quick { 1 } else { 3 },
+            idle_window: Duration::from_secs(if quick { 3 } else { 10 }),
             json,
             given: args.to_vec(),
         })
@@ -179,18 +183,23 @@ fn bench(options: &Options) -> Result<Report, String> {
     let pressure = PressureClock::start();
     let calls = time_calls(&fx, options)?;
     let latency = latency::measure(&fx, options.warmup, options.runs)?;
+    // Right after the latency metric: the notifier has just served jobs.
+    let idle = idle::measure(&fx, options.idle_window, options.runs)?;
     let contention = time_contention(&fx, options.rounds)?;
     let pressure = pressure.stop();
 
     let jobs = format_count(options.jobs);
-    let mut rows = rows(&fx, options, calls, contention);
+    let (mut rows, contention_rows) = rows(&fx, options, calls, contention);
     let mut notes = notes(options);
     notes.extend(latency::notes(
         latency.is_some(),
         options.warmup,
         options.runs,
     ));
+    notes.extend(idle::notes(&idle));
     rows.extend(latency::rows(latency, &jobs));
+    rows.extend(idle::rows(idle));
+    rows.extend(contention_rows);
 
     Ok(Report {
         machine,
@@ -300,8 +309,14 @@ fn time_contention(fx: &Fixture, rounds: usize) -> Result<Contention, String> {
     Ok(out)
 }
 
-/// The table's rows, with their floors and targets.
-fn rows(fx: &Fixture, options: &Options, calls: Calls, contention: Contention) -> Vec<Row> {
+/// The table's rows, with their floors and targets: the per-call ones, and
+/// the contention ones (kept apart so that they can close the table).
+fn rows(
+    fx: &Fixture,
+    options: &Options,
+    calls: Calls,
+    contention: Contention,
+) -> (Vec<Row>, Vec<Row>) {
     let jobs = format_count(options.jobs);
     let floor_name = fx.floor_name();
     let floor = Row::new(
@@ -366,16 +381,16 @@ fn rows(fx: &Fixture, options: &Options, calls: Calls, contention: Contention) -
     );
     let lost_target = Target::all_at_most(&lost.stats, 0.0, Unit::Count);
 
-    vec![
-        floor,
-        version,
-        write,
-        run_b.target(run_b_target),
-        status.target(status_target),
-        rate,
-        wall,
-        lost.target(lost_target),
-    ]
+    (
+        vec![
+            floor,
+            version,
+            write,
+            run_b.target(run_b_target),
+            status.target(status_target),
+        ],
+        vec![rate, wall, lost.target(lost_target)],
+    )
 }
 
 /// How to read the table.

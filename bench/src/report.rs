@@ -20,6 +20,8 @@ pub enum Unit {
     PerSecond,
     /// A plain count.
     Count,
+    /// Mebibytes (2^20 bytes) of memory; lower is better.
+    Mebibytes,
 }
 
 impl Unit {
@@ -29,6 +31,7 @@ impl Unit {
             Unit::Millis => format!("{value:.2} ms"),
             Unit::PerSecond => format!("{}/s", thousands(value.round() as u64)),
             Unit::Count => thousands(value.round() as u64),
+            Unit::Mebibytes => format!("{value:.2} MiB"),
         }
     }
 }
@@ -58,6 +61,14 @@ impl Target {
         Self {
             text: format!("median ≤ {}", unit.format(limit).replace(".00", "")),
             met: stats.median <= limit,
+        }
+    }
+
+    /// A goal stated in words, met or not as the caller found.
+    pub fn custom(text: impl Into<String>, met: bool) -> Self {
+        Self {
+            text: text.into(),
+            met,
         }
     }
 
@@ -281,5 +292,9 @@ mod tests {
             "median ≤ 3 ms"
         );
         assert!(!Target::all_at_most(&s, 3.0, Unit::Count).met);
+        assert_eq!(
+            Target::median_at_most(&s, 4.0, Unit::Mebibytes).text,
+            "median ≤ 4 MiB"
+        );
     }
 }
