@@ -83,6 +83,17 @@ impl Fixture {
         Ok(fixture)
     }
 
+    /// Another workspace, `<dir>/<name>`, in the same state root: for metrics
+    /// that need a workspace of their own size (the hooks' 1,000 jobs) or a
+    /// fresh one per round (throughput). Returns its canonical path.
+    pub fn add_workspace(&self, name: &str) -> Result<PathBuf, String> {
+        let path = self.dir.join(name);
+        make_repository(&path)?;
+        let path = resolve(&path)?;
+        self.extra.borrow_mut().push(path.clone());
+        Ok(path)
+    }
+
     /// The bench's own executable, for its hidden modes (contender, stamped
     /// command, relay, sleeper).
     pub fn bench_exe(&self) -> Result<PathBuf, String> {

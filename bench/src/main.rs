@@ -15,6 +15,7 @@
 
 mod contention;
 mod fixture;
+mod hooks;
 mod idle;
 mod interrupt;
 mod latency;
@@ -131,6 +132,7 @@ fn main() -> ExitCode {
         Some(NOOP_FLAG) => return ExitCode::SUCCESS,
         Some(latency::STAMP_FLAG) => return latency::stamp_main(&args[2..]),
         Some(latency::RELAY_FLAG) => return latency::relay_main(&args[2..]),
+        Some(hooks::SLEEP_FLAG) => return hooks::sleep_main(&args[2..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -185,6 +187,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     let latency = latency::measure(&fx, options.warmup, options.runs)?;
     // Right after the latency metric: the notifier has just served jobs.
     let idle = idle::measure(&fx, options.idle_window, options.runs)?;
+    let hooks = hooks::measure(&fx, options.warmup, options.runs)?;
     let contention = time_contention(&fx, options.rounds)?;
     let pressure = pressure.stop();
 
@@ -197,8 +200,10 @@ fn bench(options: &Options) -> Result<Report, String> {
         options.runs,
     ));
     notes.extend(idle::notes(&idle));
+    notes.extend(hooks::notes(options.warmup, options.runs));
     rows.extend(latency::rows(latency, &jobs));
     rows.extend(idle::rows(idle));
+    rows.extend(hooks::rows(hooks));
     rows.extend(contention_rows);
 
     Ok(Report {
