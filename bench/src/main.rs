@@ -22,6 +22,7 @@ mod latency;
 mod machine;
 mod measure;
 mod report;
+mod throughput;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -74,6 +75,9 @@ struct Options {
     warmup: usize,
     /// The notifier's idle window.
     idle_window: Duration,
+    /// Jobs per throughput round, and rounds.
+    throughput_jobs: usize,
+    throughput_rounds: usize,
     json: Option<PathBuf>,
     /// The arguments as given, for the report.
     given: Vec<String>,
@@ -109,6 +113,8 @@ impl Options {
             rounds: rounds.unwrap_or(if quick { 2 } else { 5 }),
             warmup: if quick { 1 } else { 3 },
             idle_window: Duration::from_secs(if quick { 3 } else { 10 }),
+            throughput_jobs: if quick { 100 } else { 1_000 },
+            throughput_rounds: if quick { 1 } else { 3 },
             json,
             given: args.to_vec(),
         })
@@ -189,6 +195,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     let idle = idle::measure(&fx, options.idle_window, options.runs)?;
     let hooks = hooks::measure(&fx, options.warmup, options.runs)?;
     let contention = time_contention(&fx, options.rounds)?;
+    let throughput = throughput::measure(&fx, options.throughput_jobs, options.throughput_rounds)?;
     let pressure = pressure.stop();
 
     let jobs = format_count(options.jobs);
@@ -201,9 +208,11 @@ fn bench(options: &Options) -> Result<Report, String> {
     ));
     notes.extend(idle::notes(&idle));
     notes.extend(hooks::notes(options.warmup, options.runs));
+    notes.extend(throughput::notes(&throughput));
     rows.extend(latency::rows(latency, &jobs));
     rows.extend(idle::rows(idle));
     rows.extend(hooks::rows(hooks));
+    rows.extend(throughput::rows(throughput));
     rows.extend(contention_rows);
 
     Ok(Report {

@@ -22,6 +22,8 @@ pub enum Unit {
     Count,
     /// Mebibytes (2^20 bytes) of memory; lower is better.
     Mebibytes,
+    /// Seconds; lower is better.
+    Seconds,
 }
 
 impl Unit {
@@ -32,6 +34,7 @@ impl Unit {
             Unit::PerSecond => format!("{}/s", thousands(value.round() as u64)),
             Unit::Count => thousands(value.round() as u64),
             Unit::Mebibytes => format!("{value:.2} MiB"),
+            Unit::Seconds => format!("{value:.2} s"),
         }
     }
 }
