@@ -2,16 +2,23 @@
 //! the performance report of bgjobs.
 //!
 //! It builds the release binary, records thousands of finished jobs in a
-//! private state root, and times the calls an agent makes most (`run -b`,
-//! `status --json`) against a process floor measured in the same run, plus
-//! many processes updating one record at once. The floor is there because
-//! these machines are shared and noisy: a ratio to `/bin/true` measured
-//! alongside means more than an absolute number.
+//! private state root, starts the notifier, and measures, each against a
+//! floor taken in the same run:
+//! - the calls an agent makes most (`run -b`, `status --json`), here;
+//! - how soon `bgjobs wait` returns after a job's command ends ([`latency`]);
+//! - what the notifier costs while idle, memory and CPU ([`idle`]);
+//! - the Claude Code hooks' process time ([`hooks`]);
+//! - many processes updating one record at once ([`contention`]);
+//! - a batch of jobs started back to back until all are done ([`throughput`]).
+//!
+//! The floors are there because these machines are shared and noisy: a
+//! ratio to `/bin/true` (or the like) measured alongside means more than an
+//! absolute number.
 //!
 //! Adding a metric: a per-call timing is one more [`measure::Probe`] in
-//! [`bench`] (it is interleaved with the others automatically) and one more
-//! [`report::Row`]; anything with its own protocol (like [`contention`]) gets
-//! its own module that returns samples for a row.
+//! [`bench()`] (it is interleaved with the others automatically) and one more
+//! [`report::Row`]; anything with its own protocol gets its own module that
+//! returns samples, its rows and its notes.
 
 mod contention;
 mod fixture;
@@ -55,7 +62,9 @@ usage: cargo run --release -p bgjobs-bench -- [--runs N] [--json PATH] [--quick]
 
   --runs N     timed samples per metric after the warm-up (default 30; --quick 10)
   --json PATH  also write the report, with every sample, as JSON
-  --quick      a smaller workspace and fewer runs, for iterating
+  --quick      a smaller workspace and fewer runs, for iterating: also a 3 s
+               notifier idle window (else 10 s) and 1 throughput round of
+               100 jobs (else 3 rounds of 1,000)
   --jobs N     finished jobs in the workspace (default 10000; --quick 1000)
   --rounds N   contention rounds (default 5; --quick 2)
 
