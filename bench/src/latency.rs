@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use crate::fixture::Fixture;
 use crate::measure::{self, Probe};
+use crate::pueue::Pueue;
 use crate::report::{Row, Target, Unit};
 
 /// Hidden flag: `--stamp-exit STAMP GATE`, the job's command.
@@ -42,10 +43,10 @@ pub const TARGET_MS: f64 = 2.0;
 /// Time given to the waiter (or the floor's relay) to be asleep before the
 /// gate opens. Far more than `bgjobs wait` needs to subscribe and take its
 /// first look at the store (about 2 ms).
-const SETTLE: Duration = Duration::from_millis(20);
+pub(crate) const SETTLE: Duration = Duration::from_millis(20);
 
 /// Give up on any one step after this long: something is broken.
-const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Samples, in milliseconds.
 pub struct Latency {
@@ -53,14 +54,9 @@ pub struct Latency {
     pub floor: Vec<f64>,
     /// Command end → `bgjobs wait ID` has exited and been reaped.
     pub wait: Vec<f64>,
-}
-
-/// `pueue` on `PATH`, for the reference comparison; `None` when absent.
-pub fn pueue() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(format!("pueue{}", std::env::consts::EXE_SUFFIX)))
-        .find(|p| p.is_file())
+    /// The same for `pueue wait ID`, when pueue is installed: its version
+    /// and samples.
+    pub pueue: Option<(String, Vec<f64>)>,
 }
 
 /// Measure `warmup` + `runs` rounds of the floor and the latency,
@@ -117,10 +113,15 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Option<Latenc
     ];
     let mut samples = measure::interleaved(&mut probes, warmup, runs)?.into_iter();
     let mut next = || measure::millis(&samples.next().unwrap_or_default());
-    Ok(Some(Latency {
-        floor: next(),
-        wait: next(),
-    }))
+    let (floor, wait) = (next(), next());
+    let pueue = match Pueue::find() {
+        Some(pueue) => Some((
+            pueue.version(),
+            crate::pueue::measure(fx, &pueue, warmup, runs)?,
+        )),
+        None => None,
+    };
+    Ok(Some(Latency { floor, wait, pueue }))
 }
 
 /// The table's rows (none where the metric is not supported); `jobs` is the
@@ -143,23 +144,42 @@ pub fn rows(latency: Option<Latency>, jobs: &str) -> Vec<Row> {
     )
     .against("relay floor", floor.stats.median);
     let target = Target::median_at_most(&wait.stats, TARGET_MS, Unit::Millis);
-    vec![floor, wait.target(target)]
+    let mut rows = vec![floor, wait.target(target)];
+    if let Some((version, samples)) = latency.pueue {
+        let median = rows[0].stats.median;
+        rows.push(
+            Row::new(
+                "latency_pueue",
+                format!("for reference, {version}: command end → `pueue wait ID` returned"),
+                Unit::Millis,
+                samples,
+            )
+            .against("relay floor", median),
+        );
+    }
+    rows
 }
 
 /// How to read the rows.
-pub fn notes(measured: bool, warmup: usize, runs: usize) -> Vec<String> {
-    if !measured {
+pub fn notes(latency: Option<&Latency>, warmup: usize, runs: usize) -> Vec<String> {
+    let Some(latency) = latency else {
         return vec![
             "Completion latency: not measured on this platform (it needs FIFOs and a \
              system-wide CLOCK_MONOTONIC)."
                 .into(),
         ];
-    }
-    let pueue = match pueue() {
+    };
+    let pueue = match &latency.pueue {
         None => "pueue not installed, so no pueue comparison.".to_string(),
-        Some(path) => format!(
-            "pueue found at {} but not compared: the bench has no pueue probe yet.",
-            path.display()
+        Some((version, _)) => format!(
+            "For reference, {version} (found on PATH) measured the same way right after: a \
+             private `pueued` (own config, state and socket in the scratch directory), \
+             `pueue add -p -- BENCH --stamp-exit …`, released once `pueue status --json` \
+             shows it Running and `pueue wait ID` has had {} ms plus a random pause within \
+             its {} s polling cycle (it looks at the daemon's state, then sleeps; nothing is \
+             pushed), so its latency is mostly that timer: uniform over the cycle.",
+            SETTLE.as_millis(),
+            crate::pueue::POLL.as_secs()
         ),
     };
     vec![format!(
@@ -245,7 +265,7 @@ fn await_subscriber(fx: &Fixture) -> Result<(), String> {
 
 /// Spawn with output captured into pipes that are read only after the exit
 /// (a few lines fit in the pipe buffer), so reading them is never timed.
-fn spawn_quiet(cmd: &mut std::process::Command) -> Result<std::process::Child, String> {
+pub(crate) fn spawn_quiet(cmd: &mut std::process::Command) -> Result<std::process::Child, String> {
     use std::process::Stdio;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -256,7 +276,10 @@ fn spawn_quiet(cmd: &mut std::process::Command) -> Result<std::process::Child, S
 
 /// Open the gate, then reap `child`; `CLOCK_MONOTONIC` (ns) the moment the
 /// reaping returned. A child that failed is an error, with its stderr.
-fn release_and_reap(gate: &Path, child: &mut std::process::Child) -> Result<u64, String> {
+pub(crate) fn release_and_reap(
+    gate: &Path,
+    child: &mut std::process::Child,
+) -> Result<u64, String> {
     let released = platform::release(gate, PATIENCE);
     if let Err(e) = released {
         let _ = child.kill();
@@ -278,7 +301,7 @@ fn release_and_reap(gate: &Path, child: &mut std::process::Child) -> Result<u64,
 }
 
 /// `end` minus the time the stamped command wrote to `stamp`.
-fn since_stamp(stamp: &Path, end: u64) -> Result<Duration, String> {
+pub(crate) fn since_stamp(stamp: &Path, end: u64) -> Result<Duration, String> {
     let text = std::fs::read_to_string(stamp)
         .map_err(|e| format!("the command left no stamp at {}: {e}", stamp.display()))?;
     let stamped: u64 = text
@@ -290,7 +313,7 @@ fn since_stamp(stamp: &Path, end: u64) -> Result<Duration, String> {
         .ok_or_else(|| format!("stamp {stamped} is after the end {end}"))
 }
 
-fn tidy(paths: &[&Path]) {
+pub(crate) fn tidy(paths: &[&Path]) {
     for path in paths {
         let _ = std::fs::remove_file(path);
     }
@@ -344,7 +367,7 @@ fn exit_with(result: Result<(), String>) -> std::process::ExitCode {
 }
 
 #[cfg(unix)]
-mod platform {
+pub(crate) mod platform {
     use std::io::Read;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::OpenOptionsExt;
@@ -422,7 +445,7 @@ mod platform {
 /// Windows: no FIFO and no clock shared by processes that std exposes; the
 /// metric is left out of the report.
 #[cfg(not(unix))]
-mod platform {
+pub(crate) mod platform {
     use std::path::Path;
     use std::time::Duration;
 

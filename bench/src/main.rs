@@ -28,6 +28,7 @@ mod interrupt;
 mod latency;
 mod machine;
 mod measure;
+mod pueue;
 mod report;
 mod throughput;
 
@@ -211,7 +212,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     let (mut rows, contention_rows) = rows(&fx, options, calls, contention);
     let mut notes = notes(options);
     notes.extend(latency::notes(
-        latency.is_some(),
+        latency.as_ref(),
         options.warmup,
         options.runs,
     ));
