@@ -7,20 +7,25 @@
 //! the variables that would otherwise steer workspace or session resolution
 //! (set when the bench itself runs inside an agent's shell) are removed.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bgjobs_store::time::Timestamp;
 use bgjobs_store::workspace::{self, WorkspaceHints};
 use bgjobs_store::{Config, Created, NewJob, StateRoot, Status, Store};
 
 /// Variables removed from every child's environment: each would make the
 /// child resolve another workspace or attach jobs to the caller's session.
-const SCRUBBED_ENV: [&str; 4] = [
+/// `CLAUDE_ENV_FILE` too: a SessionStart hook timed by the bench must not
+/// append to a file of the agent the bench happens to run under.
+const SCRUBBED_ENV: [&str; 5] = [
     "BGJOBS_WORKSPACE",
     "BGJOBS_SESSION_ID",
     "CLAUDE_CODE_SESSION_ID",
     "CLAUDE_PROJECT_DIR",
+    "CLAUDE_ENV_FILE",
 ];
 
 /// Finished jobs kept: far above any job count the bench creates, so the
@@ -28,7 +33,8 @@ const SCRUBBED_ENV: [&str; 4] = [
 const KEEP_FINISHED: usize = 100_000;
 
 /// A temp directory holding `home/` (the state root), `workspace/` (a git
-/// repository as far as resolution is concerned) and `config.toml`.
+/// repository as far as resolution is concerned), `config.toml`, and any
+/// further workspaces a metric needs ([`Fixture::add_workspace`]).
 pub struct Fixture {
     dir: PathBuf,
     home: PathBuf,
@@ -36,6 +42,9 @@ pub struct Fixture {
     config_path: PathBuf,
     config: Config,
     bin: PathBuf,
+    /// Workspaces made by [`Fixture::add_workspace`], so that the clean-up
+    /// cancels their jobs too.
+    extra: RefCell<Vec<PathBuf>>,
 }
 
 impl Fixture {
@@ -57,10 +66,9 @@ impl Fixture {
             config: Config::default(),
             dir,
             bin,
+            extra: RefCell::new(Vec::new()),
         };
-        let git = fixture.workspace.join(".git");
-        std::fs::create_dir_all(&git)
-            .map_err(|e| format!("cannot create {}: {e}", git.display()))?;
+        make_repository(&fixture.workspace)?;
         let scratch = fixture.scratch();
         std::fs::create_dir(&scratch)
             .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
@@ -71,15 +79,25 @@ impl Fixture {
         .map_err(|e| format!("cannot write {}: {e}", fixture.config_path.display()))?;
         fixture.config = Config::load_from(&fixture.config_path)
             .map_err(|e| format!("the bench's config.toml is rejected: {e}"))?;
-        // Resolve the way the CLI does (canonical path, git top level), so the
-        // jobs written in-process land in the store the CLI will open.
-        fixture.workspace = workspace::resolve(&WorkspaceHints {
-            explicit: None,
-            project_dir: None,
-            cwd: fixture.workspace.clone(),
-        })
-        .map_err(|e| format!("cannot resolve the bench workspace: {e}"))?;
+        fixture.workspace = resolve(&fixture.workspace)?;
         Ok(fixture)
+    }
+
+    /// Another workspace, `<dir>/<name>`, in the same state root: for metrics
+    /// that need a workspace of their own size (the hooks' 1,000 jobs) or a
+    /// fresh one per round (throughput). Returns its canonical path.
+    pub fn add_workspace(&self, name: &str) -> Result<PathBuf, String> {
+        let path = self.dir.join(name);
+        make_repository(&path)?;
+        let path = resolve(&path)?;
+        self.extra.borrow_mut().push(path.clone());
+        Ok(path)
+    }
+
+    /// The bench's own executable, for its hidden modes (contender, stamped
+    /// command, relay, sleeper).
+    pub fn bench_exe(&self) -> Result<PathBuf, String> {
+        std::env::current_exe().map_err(|e| format!("cannot find the bench executable: {e}"))
     }
 
     /// The state root (`BGJOBS_HOME`).
@@ -105,8 +123,13 @@ impl Fixture {
 
     /// The workspace's store, opened in this process.
     pub fn store(&self) -> Result<Store, String> {
+        self.store_at(&self.workspace)
+    }
+
+    /// The store of `workspace` (a canonical path from this fixture).
+    pub fn store_at(&self, workspace: &Path) -> Result<Store, String> {
         let root = StateRoot::at(self.home.clone()).map_err(|e| e.to_string())?;
-        Store::open(&root, self.workspace.clone(), self.config.clone())
+        Store::open(&root, workspace.to_path_buf(), self.config.clone())
             .map_err(|e| format!("cannot open the bench store: {e}"))
     }
 
@@ -130,13 +153,34 @@ impl Fixture {
         cmd
     }
 
-    /// Record `count` finished jobs through the store library, the way `run`
-    /// and the worker would (create queued, then finish), so the records stay
-    /// right whatever the record format becomes. Returns the time it took.
+    /// `bgjobs ARGS…` run from `workspace` instead of the main one.
+    pub fn bgjobs_in(&self, workspace: &Path, args: &[&str]) -> Command {
+        let mut cmd = self.bgjobs(args);
+        cmd.current_dir(workspace);
+        cmd
+    }
+
+    /// Record `count` finished jobs in the main workspace; see
+    /// [`Fixture::populate_at`].
     pub fn populate(&self, count: usize) -> Result<Duration, String> {
-        let store = self.store()?;
+        self.populate_at(&self.workspace, count)
+    }
+
+    /// Record `count` finished jobs in `workspace` through the store library,
+    /// the way `run` and the worker would (create queued, then finish), so
+    /// the records stay right whatever the record format becomes. Returns the
+    /// time it took.
+    ///
+    /// Each is recorded as already delivered by the notifier, as the old jobs
+    /// of a long-lived workspace are. Left undelivered, every one of them
+    /// would sit in the index's `undelivered` list (making every index read
+    /// and write of the measured calls thousands of entries bigger), and the
+    /// first notifier to start would spend the measuring time delivering them
+    /// all, one fsync'd write each.
+    pub fn populate_at(&self, workspace: &Path, count: usize) -> Result<Duration, String> {
+        let store = self.store_at(workspace)?;
         let start = Instant::now();
-        let cwd = self.workspace.to_string_lossy().into_owned();
+        let cwd = workspace.to_string_lossy().into_owned();
         let mut last_report = Instant::now();
         for n in 0..count {
             crate::interrupt::check()?;
@@ -161,6 +205,7 @@ impl Fixture {
                     j.exit_code = Some(0);
                     j.output_tail = format!("step {n} done\n");
                     j.finish(Status::Succeeded, None);
+                    j.deliveries.notified_at = Some(Timestamp::now());
                 })
                 .map_err(|e| format!("cannot finish job {}: {e}", job.id))?;
             if last_report.elapsed() > Duration::from_secs(5) {
@@ -179,17 +224,25 @@ impl Fixture {
     }
 
     /// End every process started against this fixture. First the polite way
-    /// (`bgjobs cancel --all`, which ends the jobs' trees and lets their
-    /// workers record it); then, where the platform allows, anything still
-    /// running with this fixture's state root in its environment.
+    /// (`bgjobs cancel --all` in every workspace, which ends the jobs' trees
+    /// and lets their workers record it, then `bgjobs notifier stop`); then,
+    /// where the platform allows, anything still running with this fixture's
+    /// state root in its environment.
     fn stop_everything(&self) {
         if self.home.is_dir() {
-            let _ = self
-                .bgjobs(&["cancel", "--all", "--grace", "1s"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            let quiet = |mut cmd: Command| {
+                let _ = cmd
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            };
+            let mut workspaces = vec![self.workspace.clone()];
+            workspaces.extend(self.extra.borrow().iter().cloned());
+            for workspace in &workspaces {
+                quiet(self.bgjobs_in(workspace, &["cancel", "--all", "--grace", "1s"]));
+            }
+            quiet(self.bgjobs(&["notifier", "stop"]));
         }
         sweep_strays(&self.home);
     }
@@ -207,6 +260,23 @@ impl Drop for Fixture {
             }
         }
     }
+}
+
+/// Make `path` a git repository as far as workspace resolution is concerned.
+fn make_repository(path: &Path) -> Result<(), String> {
+    let git = path.join(".git");
+    std::fs::create_dir_all(&git).map_err(|e| format!("cannot create {}: {e}", git.display()))
+}
+
+/// Resolve `path` the way the CLI does (canonical path, git top level), so
+/// that jobs written in-process land in the store the CLI will open.
+fn resolve(path: &Path) -> Result<PathBuf, String> {
+    workspace::resolve(&WorkspaceHints {
+        explicit: None,
+        project_dir: None,
+        cwd: path.to_path_buf(),
+    })
+    .map_err(|e| format!("cannot resolve the bench workspace {}: {e}", path.display()))
 }
 
 /// Kill every process whose environment names `home` as its state root:

@@ -2,27 +2,39 @@
 //! the performance report of bgjobs.
 //!
 //! It builds the release binary, records thousands of finished jobs in a
-//! private state root, and times the calls an agent makes most (`run -b`,
-//! `status --json`) against a process floor measured in the same run, plus
-//! many processes updating one record at once. The floor is there because
-//! these machines are shared and noisy: a ratio to `/bin/true` measured
-//! alongside means more than an absolute number.
+//! private state root, starts the notifier, and measures, each against a
+//! floor taken in the same run:
+//! - the calls an agent makes most (`run -b`, `status --json`), here;
+//! - how soon `bgjobs wait` returns after a job's command ends ([`latency`]);
+//! - what the notifier costs while idle, memory and CPU ([`idle`]);
+//! - the Claude Code hooks' process time ([`hooks`]);
+//! - many processes updating one record at once ([`contention`]);
+//! - a batch of jobs started back to back until all are done ([`throughput`]).
+//!
+//! The floors are there because these machines are shared and noisy: a
+//! ratio to `/bin/true` (or the like) measured alongside means more than an
+//! absolute number.
 //!
 //! Adding a metric: a per-call timing is one more [`measure::Probe`] in
-//! [`bench`] (it is interleaved with the others automatically) and one more
-//! [`report::Row`]; anything with its own protocol (like [`contention`]) gets
-//! its own module that returns samples for a row.
+//! [`bench()`] (it is interleaved with the others automatically) and one more
+//! [`report::Row`]; anything with its own protocol gets its own module that
+//! returns samples, its rows and its notes.
 
 mod contention;
 mod fixture;
+mod hooks;
+mod idle;
 mod interrupt;
+mod latency;
 mod machine;
 mod measure;
+mod pueue;
 mod report;
+mod throughput;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bgjobs_store::fsio;
 
@@ -51,7 +63,9 @@ usage: cargo run --release -p bgjobs-bench -- [--runs N] [--json PATH] [--quick]
 
   --runs N     timed samples per metric after the warm-up (default 30; --quick 10)
   --json PATH  also write the report, with every sample, as JSON
-  --quick      a smaller workspace and fewer runs, for iterating
+  --quick      a smaller workspace and fewer runs, for iterating: also a 3 s
+               notifier idle window (else 10 s) and 1 throughput round of
+               100 jobs (else 3 rounds of 1,000)
   --jobs N     finished jobs in the workspace (default 10000; --quick 1000)
   --rounds N   contention rounds (default 5; --quick 2)
 
@@ -69,6 +83,11 @@ struct Options {
     jobs: usize,
     rounds: usize,
     warmup: usize,
+    /// The notifier's idle window.
+    idle_window: Duration,
+    /// Jobs per throughput round, and rounds.
+    throughput_jobs: usize,
+    throughput_rounds: usize,
     json: Option<PathBuf>,
     /// The arguments as given, for the report.
     given: Vec<String>,
@@ -103,6 +122,9 @@ impl Options {
             jobs: jobs.unwrap_or(if quick { 1_000 } else { 10_000 }),
             rounds: rounds.unwrap_or(if quick { 2 } else { 5 }),
             warmup: if quick { 1 } else { 3 },
+            idle_window: Duration::from_secs(if quick { 3 } else { 10 }),
+            throughput_jobs: if quick { 100 } else { 1_000 },
+            throughput_rounds: if quick { 1 } else { 3 },
             json,
             given: args.to_vec(),
         })
@@ -124,6 +146,9 @@ fn main() -> ExitCode {
     match args.get(1).map(String::as_str) {
         Some(contention::CONTENDER_FLAG) => return contention::contender_main(&args[2..]),
         Some(NOOP_FLAG) => return ExitCode::SUCCESS,
+        Some(latency::STAMP_FLAG) => return latency::stamp_main(&args[2..]),
+        Some(latency::RELAY_FLAG) => return latency::relay_main(&args[2..]),
+        Some(hooks::SLEEP_FLAG) => return hooks::sleep_main(&args[2..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -171,11 +196,34 @@ fn bench(options: &Options) -> Result<Report, String> {
     eprintln!("bgjobs-bench: recording {} finished jobs…", options.jobs);
     let populated = fx.populate(options.jobs)?;
     check_listing(&fx, options.jobs)?;
+    start_notifier(&fx)?;
 
     let pressure = PressureClock::start();
     let calls = time_calls(&fx, options)?;
+    let latency = latency::measure(&fx, options.warmup, options.runs)?;
+    // Right after the latency metric: the notifier has just served jobs.
+    let idle = idle::measure(&fx, options.idle_window, options.runs)?;
+    let hooks = hooks::measure(&fx, options.warmup, options.runs)?;
     let contention = time_contention(&fx, options.rounds)?;
+    let throughput = throughput::measure(&fx, options.throughput_jobs, options.throughput_rounds)?;
     let pressure = pressure.stop();
+
+    let jobs = format_count(options.jobs);
+    let (mut rows, contention_rows) = rows(&fx, options, calls, contention);
+    let mut notes = notes(options);
+    notes.extend(latency::notes(
+        latency.as_ref(),
+        options.warmup,
+        options.runs,
+    ));
+    notes.extend(idle::notes(&idle));
+    notes.extend(hooks::notes(options.warmup, options.runs));
+    notes.extend(throughput::notes(&throughput));
+    rows.extend(latency::rows(latency, &jobs));
+    rows.extend(idle::rows(idle));
+    rows.extend(hooks::rows(hooks));
+    rows.extend(throughput::rows(throughput));
+    rows.extend(contention_rows);
 
     Ok(Report {
         machine,
@@ -187,8 +235,8 @@ fn bench(options: &Options) -> Result<Report, String> {
         warmup: options.warmup,
         runs: options.runs,
         rounds: options.rounds,
-        rows: rows(&fx, options, calls, contention),
-        notes: notes(options),
+        rows,
+        notes,
     })
 }
 
@@ -285,8 +333,14 @@ fn time_contention(fx: &Fixture, rounds: usize) -> Result<Contention, String> {
     Ok(out)
 }
 
-/// The table's rows, with their floors and targets.
-fn rows(fx: &Fixture, options: &Options, calls: Calls, contention: Contention) -> Vec<Row> {
+/// The table's rows, with their floors and targets: the per-call ones, and
+/// the contention ones (kept apart so that they can close the table).
+fn rows(
+    fx: &Fixture,
+    options: &Options,
+    calls: Calls,
+    contention: Contention,
+) -> (Vec<Row>, Vec<Row>) {
     let jobs = format_count(options.jobs);
     let floor_name = fx.floor_name();
     let floor = Row::new(
@@ -351,16 +405,16 @@ fn rows(fx: &Fixture, options: &Options, calls: Calls, contention: Contention) -
     );
     let lost_target = Target::all_at_most(&lost.stats, 0.0, Unit::Count);
 
-    vec![
-        floor,
-        version,
-        write,
-        run_b.target(run_b_target),
-        status.target(status_target),
-        rate,
-        wall,
-        lost.target(lost_target),
-    ]
+    (
+        vec![
+            floor,
+            version,
+            write,
+            run_b.target(run_b_target),
+            status.target(status_target),
+        ],
+        vec![rate, wall, lost.target(lost_target)],
+    )
 }
 
 /// How to read the table.
@@ -424,6 +478,13 @@ fn build_release() -> Result<PathBuf, String> {
         return Err(format!("the build left no binary at {}", bin.display()));
     }
     Ok(bin)
+}
+
+/// `bgjobs notifier start`, before anything is measured: workers would start
+/// it on demand anyway, but then the first sample would pay for it, and the
+/// latency and idle metrics need a daemon whose pid is known.
+fn start_notifier(fx: &Fixture) -> Result<(), String> {
+    measure::time_success(&mut fx.bgjobs(&["notifier", "start"])).map(drop)
 }
 
 /// Make sure the CLI sees the recorded jobs (same state root, same workspace

@@ -7,6 +7,7 @@
 //! alike instead of skewing whichever one happened to run during it. That is
 //! what makes the floor beside each metric a fair yardstick.
 
+use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -71,10 +72,56 @@ pub fn time_output(cmd: &mut Command) -> Result<(Duration, Output), String> {
     Ok((took, output))
 }
 
+/// Like [`time_output`], but with `input` written to the command's stdin
+/// (and stdin then closed), the way an agent hands a hook its event. The
+/// write is inside the timed span: the caller pays for it too.
+pub fn time_with_input(cmd: &mut Command, input: &[u8]) -> Result<(Duration, Output), String> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that exits without reading (the floor) closes the pipe
+        // first; that is its right, not an error.
+        if let Err(e) = stdin.write_all(input) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("cannot write to {:?}: {e}", cmd.get_program()));
+            }
+        }
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("cannot wait for {:?}: {e}", cmd.get_program()))?;
+    let took = start.elapsed();
+    Ok((took, output))
+}
+
+/// [`time_with_input`], where a non-zero exit is an error.
+pub fn time_success_with_input(
+    cmd: &mut Command,
+    input: &[u8],
+) -> Result<(Duration, Output), String> {
+    let (took, output) = time_with_input(cmd, input)?;
+    check_success(cmd, took, output)
+}
+
 /// Like [`time_output`], but a non-zero exit is an error naming the command
 /// and quoting its stderr.
 pub fn time_success(cmd: &mut Command) -> Result<(Duration, Output), String> {
     let (took, output) = time_output(cmd)?;
+    check_success(cmd, took, output)
+}
+
+fn check_success(
+    cmd: &Command,
+    took: Duration,
+    output: Output,
+) -> Result<(Duration, Output), String> {
     if !output.status.success() {
         return Err(format!(
             "{} exited with {}: {}",

@@ -20,6 +20,10 @@ pub enum Unit {
     PerSecond,
     /// A plain count.
     Count,
+    /// Mebibytes (2^20 bytes) of memory; lower is better.
+    Mebibytes,
+    /// Seconds; lower is better.
+    Seconds,
 }
 
 impl Unit {
@@ -29,6 +33,8 @@ impl Unit {
             Unit::Millis => format!("{value:.2} ms"),
             Unit::PerSecond => format!("{}/s", thousands(value.round() as u64)),
             Unit::Count => thousands(value.round() as u64),
+            Unit::Mebibytes => format!("{value:.2} MiB"),
+            Unit::Seconds => format!("{value:.2} s"),
         }
     }
 }
@@ -58,6 +64,27 @@ impl Target {
         Self {
             text: format!("median ≤ {}", unit.format(limit).replace(".00", "")),
             met: stats.median <= limit,
+        }
+    }
+
+    /// Median no more than `limit` and no more than `max_ratio` times the
+    /// row's baseline (set with [`Row::against`] first): an absolute bound
+    /// for this machine and a relative one that still means something on a
+    /// slower or busier one.
+    pub fn median_and_ratio_at_most(row: &Row, limit: f64, max_ratio: f64) -> Self {
+        let absolute = Self::median_at_most(&row.stats, limit, row.unit);
+        let ratio_met = row.ratio.is_some_and(|r| r <= max_ratio);
+        Self {
+            text: format!("{} and ≤ {max_ratio}× floor", absolute.text),
+            met: absolute.met && ratio_met,
+        }
+    }
+
+    /// A goal stated in words, met or not as the caller found.
+    pub fn custom(text: impl Into<String>, met: bool) -> Self {
+        Self {
+            text: text.into(),
+            met,
         }
     }
 
@@ -281,5 +308,14 @@ mod tests {
             "median ≤ 3 ms"
         );
         assert!(!Target::all_at_most(&s, 3.0, Unit::Count).met);
+        assert_eq!(
+            Target::median_at_most(&s, 4.0, Unit::Mebibytes).text,
+            "median ≤ 4 MiB"
+        );
+        let row = Row::new("x", "x", Unit::Millis, vec![1.0, 2.0, 4.0]);
+        assert!(!Target::median_and_ratio_at_most(&row, 3.0, 5.0).met);
+        let row = row.against("floor", 0.5);
+        assert!(Target::median_and_ratio_at_most(&row, 3.0, 5.0).met);
+        assert!(!Target::median_and_ratio_at_most(&row, 3.0, 3.0).met);
     }
 }
