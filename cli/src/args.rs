@@ -205,6 +205,15 @@ pub enum NotifierCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Internal: show one desktop notification (the daemon runs this, so
+    /// that the D-Bus client never stays resident in it).
+    #[command(hide = true)]
+    ShowDesktop {
+        /// The notification's summary line.
+        summary: String,
+        /// Its body.
+        body: String,
+    },
 }
 
 #[derive(Debug, Args)]

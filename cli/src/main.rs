@@ -21,6 +21,11 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
+    // The notifier daemon lives for minutes; started without the argument
+    // parser, whose code would otherwise stay resident all that time.
+    if std::env::args_os().skip(1).eq(["notifier", "run"]) {
+        return finish(commands::notifier::run(args::NotifierCommand::Run));
+    }
     let cli = Cli::parse();
     if !matches!(
         cli.command,
@@ -48,6 +53,11 @@ fn main() -> ExitCode {
         }
         Command::Worker(args) => worker::run_detached(cli.workspace, args.id),
     };
+    finish(result)
+}
+
+/// Exit with the command's code, or print its failure as one line.
+fn finish(result: failure::Outcome) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {

@@ -24,14 +24,28 @@ pub fn run(command: NotifierCommand) -> Outcome {
         NotifierCommand::Start => start(&root),
         NotifierCommand::Stop => stop(&root),
         NotifierCommand::Status { json } => status(&root, json),
+        NotifierCommand::ShowDesktop { summary, body } => match desktop::show(&summary, &body) {
+            Ok(()) => Ok(0),
+            Err(e) => Err(Failure::error(format!(
+                "desktop notification not shown: {e}"
+            ))),
+        },
     }
 }
 
 fn run_foreground(root: StateRoot) -> Outcome {
     let config = Config::load()?;
-    let desktop = config.desktop
+    let enabled = config.desktop
         && desktop::AVAILABLE
         && std::env::var("BGJOBS_DESKTOP").map_or(true, |v| v != "0");
+    let desktop = match std::env::current_exe() {
+        Ok(exe) if enabled => Some(vec![
+            exe.into_os_string(),
+            "notifier".into(),
+            "show-desktop".into(),
+        ]),
+        _ => None,
+    };
     match daemon::run(Options {
         root,
         config,

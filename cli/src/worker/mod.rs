@@ -66,6 +66,8 @@ pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     let job = run_job(store, job, mode)?;
     if !job.status.is_active() {
         notifier::report(store, job.id, mode == Mode::Detached);
+        // After the report: whoever waits is told first.
+        let _ = retention::auto_prune(store);
     }
     Ok(job)
 }
@@ -148,9 +150,7 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
         let _ = log.sync();
     }
     let tail = log::tail(Path::new(&job.log_path), 20, 4096);
-    let final_job = record_with_patience(store, id, |j| record_end(j, &ending, tail.clone()))?;
-    let _ = retention::auto_prune(store);
-    Ok(final_job)
+    record_with_patience(store, id, |j| record_end(j, &ending, tail.clone()))
 }
 
 /// How long a worker keeps trying to record its job's end when the store

@@ -84,7 +84,7 @@ async fn read_loop(
                 pid: Some(std::process::id()),
             },
             Message::JobFinished { workspace, id } => {
-                delivery::job_finished(shared, &workspace, id)
+                delivery::job_finished(shared, &workspace, id).await
             }
             Message::Subscribe {
                 workspace,

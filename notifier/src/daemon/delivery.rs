@@ -14,7 +14,7 @@ use crate::protocol::Message;
 
 /// Handle a worker's `job_finished`: re-read the record and deliver only if
 /// the store shows a final status.
-pub fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Message {
+pub async fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Message {
     let Some(store) = store_for(shared, workspace) else {
         return Message::Error {
             message: format!("no bgjobs workspace at {}", workspace.display()),
@@ -25,7 +25,13 @@ pub fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Message 
             message: format!("job {id} has not finished; nothing done"),
         },
         Ok(job) => {
-            deliver(shared, &store, job);
+            if job.undelivered() {
+                // Waiters first: let their connections send the event before
+                // this (single) thread spends fsyncs recording the delivery.
+                wake(shared, store.workspace(), &job);
+                tokio::task::yield_now().await;
+                record(shared, &store, job);
+            }
             teardown_broker(&store);
             Message::Ok
         }
@@ -109,7 +115,13 @@ fn deliver(shared: &Arc<Shared>, store: &Store, job: Job) {
         return;
     }
     wake(shared, store.workspace(), &job);
-    let want_desktop = shared.options.desktop && job.background;
+    record(shared, store, job);
+}
+
+/// Record the delivery of `job`, claiming its desktop notification in the
+/// same write so that no restart can show it twice.
+fn record(shared: &Arc<Shared>, store: &Store, job: Job) {
+    let want_desktop = shared.options.desktop.is_some() && job.background;
     let mut claimed = false;
     let recorded = store.update(job.id, |j| {
         let now = Timestamp::now();
@@ -179,8 +191,11 @@ pub fn flush_desktop(shared: &Shared) {
     if batch.is_empty() {
         return;
     }
+    let Some(command) = &shared.options.desktop else {
+        return;
+    };
     let (summary, body) = render(&batch);
-    match desktop::show(&summary, &body) {
+    match desktop::show_with(command, &summary, &body) {
         Ok(()) => shared.lock().desktop_shown += 1,
         Err(e) => eprintln!("bgjobs notifier: desktop notification not shown: {e}"),
     }

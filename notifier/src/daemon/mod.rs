@@ -31,8 +31,10 @@ pub struct Options {
     pub root: StateRoot,
     /// Settings (idle timeout, desktop, coalescing window).
     pub config: Config,
-    /// Desktop notifications on (config and `BGJOBS_DESKTOP` already applied).
-    pub desktop: bool,
+    /// The command that shows one desktop notification (summary and body are
+    /// appended), or `None` when they are off (config and `BGJOBS_DESKTOP`
+    /// already applied).
+    pub desktop: Option<Vec<std::ffi::OsString>>,
 }
 
 /// How [`run`] ended.
