@@ -92,11 +92,6 @@ impl LogWriter {
         self.len = (note.len() + body.len()) as u64;
         Ok(())
     }
-
-    /// Flush to disk.
-    pub fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data()
-    }
 }
 
 /// The last `max_lines` lines of the file at `path`, from at most its last

@@ -636,7 +636,14 @@ impl Locked<'_> {
             _ => {}
         }
         if index != before {
-            self.write_index(&index)?;
+            // Added entries must survive a crash (the index is a superset of
+            // what records say); a removed one that comes back after a crash
+            // is only a stale hint, which readers check against the record.
+            let durability = match change {
+                Change::Add => fsio::Durability::Durable,
+                Change::Remove => fsio::Durability::Volatile,
+            };
+            record::write_with(&self.store.dir, "index.json", &index, durability)?;
         }
         Ok(())
     }

@@ -145,10 +145,9 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     });
 
     let ending = wait_for_end(&event, &tree, job.timeout_ms.map(Duration::from_millis));
+    // The log is not synced: the record, written durably next, is what says
+    // how the job ended, and an fsync here would delay every waiter.
     pumps.drain(DRAIN_LIMIT);
-    if let Ok(mut log) = log.lock() {
-        let _ = log.sync();
-    }
     let tail = log::tail(Path::new(&job.log_path), 20, 4096);
     record_with_patience(store, id, |j| record_end(j, &ending, tail.clone()))
 }
