@@ -84,6 +84,7 @@ async fn read_loop(
                 pid: Some(std::process::id()),
             },
             Message::JobFinished { workspace, id } => {
+                shared.work.notify_one();
                 delivery::job_finished(shared, &workspace, id).await
             }
             Message::Subscribe {
@@ -92,6 +93,7 @@ async fn read_loop(
                 session,
                 waiter,
             } => {
+                shared.work.notify_one();
                 let mut inner = shared.lock();
                 if let Some(key) = &waiter {
                     inner.subscribers.retain(|_, old| {

@@ -89,6 +89,8 @@ pub(crate) struct Shared {
     pub endpoint: String,
     pub started: Instant,
     pub shutdown: Notify,
+    /// Signalled by reports and subscriptions: jobs are running.
+    pub work: Notify,
     inner: Mutex<Inner>,
 }
 
@@ -141,6 +143,7 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
         endpoint: endpoint.describe(),
         started: Instant::now(),
         shutdown: Notify::new(),
+        work: Notify::new(),
         inner: Mutex::new(Inner::default()),
     });
     shared.touch();
@@ -158,9 +161,6 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
                 Ok(stream) => {
                     let shared = shared.clone();
                     tokio::spawn(connection::serve(stream, shared));
-                    // A client means work may be under way: look soon (but
-                    // never later than already planned).
-                    sweep_at.get_or_insert_with(|| Instant::now() + LIVENESS_SWEEP);
                 }
                 Err(e) => {
                     eprintln!("bgjobs notifier: accept failed: {e}");
@@ -168,6 +168,11 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
                 }
             },
             () = shared.shutdown.notified() => break,
+            // A report or a subscription means work is under way: look soon
+            // (but never later than already planned). A mere query does not.
+            () = shared.work.notified() => {
+                sweep_at.get_or_insert_with(|| Instant::now() + LIVENESS_SWEEP);
+            }
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                 let running = delivery::sweep(&shared);
                 sweep_at = running.then(|| Instant::now() + LIVENESS_SWEEP);
