@@ -237,14 +237,22 @@ impl Report {
             let target = row.target.as_ref().map_or("—".into(), |t| {
                 format!("{}: **{}**", t.text, if t.met { "met" } else { "missed" })
             });
+            // A row without samples says what was not measured.
+            let value = |v: f64| {
+                if row.stats.n == 0 {
+                    "—".to_string()
+                } else {
+                    u.format(v)
+                }
+            };
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.metric,
                 row.stats.n,
-                u.format(row.stats.min),
-                u.format(row.stats.median),
-                u.format(row.stats.p90),
+                value(row.stats.min),
+                value(row.stats.median),
+                value(row.stats.p90),
                 baseline,
                 ratio,
                 target
