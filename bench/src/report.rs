@@ -217,8 +217,9 @@ impl Report {
         let _ = writeln!(out, "- Binary: `{}`", self.binary);
         let _ = writeln!(
             out,
-            "- Workspace: {} finished jobs (recorded through the store in {:.1} s); \
-             {} warm-up sample(s) per metric, then the timed ones, interleaved\n",
+            "- Workspace: {} finished jobs (the big one, recorded through the store in \
+             {:.1} s; see the notes for the others); {} warm-up sample(s) per metric, then \
+             the timed ones, interleaved\n",
             thousands(self.jobs as u64),
             self.populate_seconds,
             self.warmup
