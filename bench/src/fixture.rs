@@ -216,10 +216,11 @@ impl Fixture {
         Ok(start.elapsed())
     }
 
-    /// Wait for every active job of the workspace (the workers `run -b`
-    /// started), so that they do not load the CPU during the next sample.
-    pub fn wait_all(&self) -> Result<(), String> {
-        let mut cmd = self.bgjobs(&["wait", "--timeout", "60s"]);
+    /// Wait for every active job of `workspace` (one of this fixture's; the
+    /// workers `run -b` started), so that they do not load the CPU during the
+    /// next sample.
+    pub fn wait_all_in(&self, workspace: &Path) -> Result<(), String> {
+        let mut cmd = self.bgjobs_in(workspace, &["wait", "--timeout", "60s"]);
         crate::measure::time_success(&mut cmd).map(|_| ())
     }
 
@@ -337,6 +338,29 @@ impl Fixture {
     pub fn floor_name(&self) -> String {
         crate::measure::describe(&self.floor())
     }
+
+    /// The enqueue floor: the cheapest way to start a detached background
+    /// process and return, `sh -c 'nohup true >/dev/null 2>&1 &'`, what any
+    /// "run it in the background" must at least pay. `None` where there is
+    /// no POSIX shell.
+    pub fn enqueue_floor(&self) -> Option<Command> {
+        enqueue_floor_command(self)
+    }
+}
+
+/// The shell script of the enqueue floor.
+pub const ENQUEUE_FLOOR_SCRIPT: &str = "nohup true >/dev/null 2>&1 &";
+
+#[cfg(unix)]
+fn enqueue_floor_command(fx: &Fixture) -> Option<Command> {
+    let mut cmd = fx.command("sh");
+    cmd.arg("-c").arg(ENQUEUE_FLOOR_SCRIPT);
+    Some(cmd)
+}
+
+#[cfg(not(unix))]
+fn enqueue_floor_command(_fx: &Fixture) -> Option<Command> {
+    None
 }
 
 #[cfg(unix)]

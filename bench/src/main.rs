@@ -40,7 +40,8 @@ use bgjobs_store::fsio;
 
 use crate::fixture::Fixture;
 use crate::machine::{Machine, PressureClock};
-use crate::measure::{millis, Probe};
+use crate::measure::{millis, Probe, Stats};
+use crate::pueue::Pueue;
 use crate::report::{Report, Row, Target, Unit};
 
 /// Hidden flag: exit at once (the process floor on Windows, which has no
@@ -52,6 +53,10 @@ pub const NOOP_FLAG: &str = "--noop";
 const RUN_B_TARGET_MS: f64 = 3.0;
 const STATUS_TARGET_MS: f64 = 25.0;
 
+/// The middle workspace size for `run -b` and `status` (the big one is
+/// `--jobs`, the small one empty).
+const MID_JOBS: usize = 1_000;
+
 /// Contention shape: enough processes to exceed the cores several times over
 /// (so the lock is really contended, including by preempted holders).
 const CONTENDERS: usize = 8;
@@ -59,14 +64,19 @@ const UPDATES_PER_CONTENDER: usize = 500;
 
 const USAGE: &str = "\
 usage: cargo run --release -p bgjobs-bench -- [--runs N] [--json PATH] [--quick]
-                                                [--jobs N] [--rounds N]
+                                                [--markdown PATH] [--jobs N] [--rounds N]
 
   --runs N     timed samples per metric after the warm-up (default 30; --quick 10)
   --json PATH  also write the report, with every sample, as JSON
+  --markdown PATH
+               also write the Markdown table (as printed on stdout) to PATH,
+               for the README's \"Performance\" section
   --quick      a smaller workspace and fewer runs, for iterating: also a 3 s
                notifier idle window (else 10 s) and 1 throughput round of
                100 jobs (else 3 rounds of 1,000)
-  --jobs N     finished jobs in the workspace (default 10000; --quick 1000)
+  --jobs N     finished jobs in the big workspace (default 10000; --quick
+               1000); `run -b` and `status` are also timed in an empty one
+               and one of 1,000 (or N/10 when N <= 1,000)
   --rounds N   contention rounds (default 5; --quick 2)
 
 The private state root is made under the temp directory ($TMPDIR), so its file
@@ -89,6 +99,7 @@ struct Options {
     throughput_jobs: usize,
     throughput_rounds: usize,
     json: Option<PathBuf>,
+    markdown: Option<PathBuf>,
     /// The arguments as given, for the report.
     given: Vec<String>,
 }
@@ -97,6 +108,7 @@ impl Options {
     fn parse(args: &[String]) -> Result<Self, String> {
         let mut quick = false;
         let (mut runs, mut jobs, mut rounds, mut json) = (None, None, None, None);
+        let mut markdown = None;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = |name: &str| {
@@ -114,6 +126,7 @@ impl Options {
                 "--jobs" => jobs = Some(count("--jobs", value("--jobs")?)?),
                 "--rounds" => rounds = Some(count("--rounds", value("--rounds")?)?),
                 "--json" => json = Some(PathBuf::from(value("--json")?)),
+                "--markdown" => markdown = Some(PathBuf::from(value("--markdown")?)),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -126,8 +139,18 @@ impl Options {
             throughput_jobs: if quick { 100 } else { 1_000 },
             throughput_rounds: if quick { 1 } else { 3 },
             json,
+            markdown,
             given: args.to_vec(),
         })
+    }
+
+    /// The middle workspace size: 1,000, or a tenth of a small `--jobs`.
+    fn mid_jobs(&self) -> usize {
+        if self.jobs > MID_JOBS {
+            MID_JOBS
+        } else {
+            (self.jobs / 10).max(1)
+        }
     }
 
     /// How to reproduce this run.
@@ -164,7 +187,15 @@ fn main() -> ExitCode {
     };
     match bench(&options) {
         Ok(report) => {
-            print!("{}", report.markdown());
+            let markdown = report.markdown();
+            print!("{markdown}");
+            if let Some(path) = &options.markdown {
+                if let Err(e) = std::fs::write(path, &markdown) {
+                    eprintln!("bgjobs-bench: cannot write {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+                eprintln!("bgjobs-bench: wrote {}", path.display());
+            }
             if let Some(path) = &options.json {
                 if let Err(e) = report.write_json(path) {
                     eprintln!("bgjobs-bench: {e}");
@@ -195,11 +226,27 @@ fn bench(options: &Options) -> Result<Report, String> {
 
     eprintln!("bgjobs-bench: recording {} finished jobs…", options.jobs);
     let populated = fx.populate(options.jobs)?;
-    check_listing(&fx, options.jobs)?;
+    check_listing(&fx, fx.workspace(), options.jobs)?;
+    let mid = options.mid_jobs();
+    let workspaces = Workspaces {
+        empty: fx.add_workspace("calls-empty")?,
+        mid: fx.add_workspace("calls-mid")?,
+    };
+    fx.populate_at(&workspaces.mid, mid)?;
+    check_listing(&fx, &workspaces.mid, mid)?;
     start_notifier(&fx)?;
 
+    let pueue = Pueue::find();
+    let peers = match &pueue {
+        Some(pueue) => Some(Peers::start(&fx, pueue, mid, options.jobs)?),
+        None => None,
+    };
+
     let pressure = PressureClock::start();
-    let calls = time_calls(&fx, options)?;
+    let calls = time_calls(&fx, &workspaces, peers.as_ref(), options)?;
+    let peers_note = peers.as_ref().map(|p| p.note());
+    // Their daemons end here: nothing of pueue runs during the rest.
+    drop(peers);
     let latency = latency::measure(&fx, options.warmup, options.runs)?;
     // Right after the latency metric: the notifier has just served jobs.
     let idle = idle::measure(&fx, options.idle_window, options.runs)?;
@@ -211,6 +258,15 @@ fn bench(options: &Options) -> Result<Report, String> {
     let jobs = format_count(options.jobs);
     let (mut rows, contention_rows) = rows(&fx, options, calls, contention);
     let mut notes = notes(options);
+    notes.push(match (&pueue, peers_note) {
+        (Some(pueue), Some(note)) => format!(
+            "Peer: {} (`pueue`/`pueued` found on PATH). {note}",
+            pueue.version()
+        ),
+        _ => "Peer: pueue is not installed (no `pueue`/`pueued` pair on PATH), so the pueue \
+              rows are not measured."
+            .into(),
+    });
     notes.extend(latency::notes(
         latency.as_ref(),
         options.warmup,
@@ -240,24 +296,123 @@ fn bench(options: &Options) -> Result<Report, String> {
     })
 }
 
-/// Samples of the per-call metrics, in milliseconds.
-struct Calls {
-    floor: Vec<f64>,
-    version: Vec<f64>,
-    write: Vec<f64>,
-    run_b: Vec<f64>,
-    status: Vec<f64>,
+/// The workspaces besides the big one (`--jobs` finished jobs) that `run -b`
+/// and `status` are timed in.
+struct Workspaces {
+    /// No jobs at first (each `run -b` sample adds one).
+    empty: PathBuf,
+    /// [`Options::mid_jobs`] finished jobs.
+    mid: PathBuf,
 }
 
-/// Time the calls an agent makes, interleaved, with their floors.
-fn time_calls(fx: &Fixture, options: &Options) -> Result<Calls, String> {
+/// Private pueue daemons with as many finished tasks as the bgjobs
+/// workspaces hold: none, the middle size and the big size.
+struct Peers<'a> {
+    version: String,
+    empty: pueue::Daemon<'a>,
+    mid: pueue::Daemon<'a>,
+    full: pueue::Daemon<'a>,
+    /// How long preparing them took.
+    took: Duration,
+}
+
+impl<'a> Peers<'a> {
+    fn start(fx: &'a Fixture, pueue: &'a Pueue, mid: usize, full: usize) -> Result<Self, String> {
+        eprintln!(
+            "bgjobs-bench: preparing pueue daemons with 0, {} and {} finished tasks…",
+            format_count(mid),
+            format_count(full)
+        );
+        let start = Instant::now();
+        let empty = pueue::Daemon::start(fx, pueue, "0", 0)?;
+        let mid = pueue::Daemon::start(fx, pueue, "mid", mid)?;
+        let full = pueue::Daemon::start(fx, pueue, "full", full)?;
+        Ok(Self {
+            version: pueue.version(),
+            empty,
+            mid,
+            full,
+            took: start.elapsed(),
+        })
+    }
+
+    fn note(&self) -> String {
+        format!(
+            "Three private `pueued` (each its own config, state and Unix socket in the scratch \
+             directory; never the user's daemon) hold 0, the middle and the big number of \
+             finished tasks, like the bgjobs workspaces; filled by running one `true` task, \
+             shutting the daemon down, writing its `state.json` with that task's record copied \
+             and renumbered, and restarting it (checked: `status` lists them all, done) — \
+             `pueue add` in a loop is O(n) per task, as the daemon rewrites its whole state \
+             file on every change. Ready in {:.1} s. `pueue add` samples are timed spawn to \
+             exit, then (untimed) `pueue log ID --json` is polled until the task is done, as \
+             `run -b` samples wait for their worker. `pueue status --json` always lists every \
+             task, so its like is `bgjobs status --all --json`; `bgjobs status --json` (what an \
+             agent calls) lists the active jobs and the 20 most recent finished ones. Ratio of \
+             a pueue row: pueue's median ÷ bgjobs' counterpart's. The {} daemons are shut down \
+             right after these metrics.",
+            self.took.as_secs_f64(),
+            self.version
+        )
+    }
+}
+
+/// Samples of the per-call metrics, in milliseconds; the pueue ones empty
+/// when it is not installed, the enqueue floor empty without a POSIX shell.
+struct Calls {
+    floor: Vec<f64>,
+    enqueue_floor: Vec<f64>,
+    version: Vec<f64>,
+    write: Vec<f64>,
+    /// `run -b` in the empty, middle and big workspace.
+    run_b: [Vec<f64>; 3],
+    /// `status --json` in the middle and big workspace.
+    status: [Vec<f64>; 2],
+    /// `status --all --json` in the middle and big workspace.
+    status_all: [Vec<f64>; 2],
+    /// `pueue add` with 0, middle and big numbers of finished tasks.
+    pueue_add: [Vec<f64>; 3],
+    /// `pueue status --json`, middle and big.
+    pueue_status: [Vec<f64>; 2],
+}
+
+/// Time the calls an agent makes, interleaved, with their floors and peers.
+fn time_calls(
+    fx: &Fixture,
+    workspaces: &Workspaces,
+    peers: Option<&Peers<'_>>,
+    options: &Options,
+) -> Result<Calls, String> {
     eprintln!(
         "bgjobs-bench: timing ({} warm-up + {} runs each)…",
         options.warmup, options.runs
     );
     let record = sample_record(fx)?;
     let scratch = fx.scratch();
-    let mut probes = [
+    let sized: [&Path; 3] = [&workspaces.empty, &workspaces.mid, fx.workspace()];
+    let run_b = |workspace: &Path| {
+        let (took, out) =
+            measure::time_success(&mut fx.bgjobs_in(workspace, &["run", "-b", "--", "true"]))?;
+        let printed = String::from_utf8_lossy(&out.stdout);
+        if printed.trim().parse::<u64>().is_err() {
+            return Err(format!("expected a job id, got {:?}", printed.trim()));
+        }
+        fx.wait_all_in(workspace)?;
+        Ok(took)
+    };
+    let status = |workspace: &Path, args: &[&str]| {
+        measure::time_success(&mut fx.bgjobs_in(workspace, args)).map(|(took, _)| took)
+    };
+    let pueue_add = |daemon: &pueue::Daemon<'_>| {
+        let (took, id) = daemon.add_timed(&["true"])?;
+        daemon.await_done(id)?;
+        Ok(took)
+    };
+    let pueue_status = |daemon: &pueue::Daemon<'_>| {
+        measure::time_success(&mut daemon.client(&["status", "--json"])).map(|(took, _)| took)
+    };
+
+    let mut probes = vec![
         Probe::new("floor", || {
             measure::time_success(&mut fx.floor()).map(|(took, _)| took)
         }),
@@ -270,27 +425,70 @@ fn time_calls(fx: &Fixture, options: &Options) -> Result<Calls, String> {
                 .map_err(|e| format!("cannot write a record: {e}"))?;
             Ok(start.elapsed())
         }),
-        Probe::new("run -b", || {
-            let (took, out) = measure::time_success(&mut fx.bgjobs(&["run", "-b", "--", "true"]))?;
-            let printed = String::from_utf8_lossy(&out.stdout);
-            if printed.trim().parse::<u64>().is_err() {
-                return Err(format!("expected a job id, got {:?}", printed.trim()));
-            }
-            fx.wait_all()?;
-            Ok(took)
+        Probe::new("run -b (empty)", || run_b(sized[0])),
+        Probe::new("run -b (middle)", || run_b(sized[1])),
+        Probe::new("run -b (big)", || run_b(sized[2])),
+        Probe::new("status --json (middle)", || {
+            status(sized[1], &["status", "--json"])
         }),
-        Probe::new("status --json", || {
-            measure::time_success(&mut fx.bgjobs(&["status", "--json"])).map(|(took, _)| took)
+        Probe::new("status --json (big)", || {
+            status(sized[2], &["status", "--json"])
+        }),
+        Probe::new("status --all --json (middle)", || {
+            status(sized[1], &["status", "--all", "--json"])
+        }),
+        Probe::new("status --all --json (big)", || {
+            status(sized[2], &["status", "--all", "--json"])
         }),
     ];
-    let mut samples = measure::interleaved(&mut probes, options.warmup, options.runs)?.into_iter();
-    let mut next = || millis(&samples.next().unwrap_or_default());
+    let has_enqueue_floor = fx.enqueue_floor().is_some();
+    if has_enqueue_floor {
+        probes.push(Probe::new("enqueue floor", || {
+            let mut cmd = fx.enqueue_floor().ok_or("no POSIX shell")?;
+            measure::time_success(&mut cmd).map(|(took, _)| took)
+        }));
+    }
+    if let Some(peers) = peers {
+        probes.push(Probe::new("pueue add (empty)", || pueue_add(&peers.empty)));
+        probes.push(Probe::new("pueue add (middle)", || pueue_add(&peers.mid)));
+        probes.push(Probe::new("pueue add (big)", || pueue_add(&peers.full)));
+        probes.push(Probe::new("pueue status --json (middle)", || {
+            pueue_status(&peers.mid)
+        }));
+        probes.push(Probe::new("pueue status --json (big)", || {
+            pueue_status(&peers.full)
+        }));
+    }
+    let samples = measure::interleaved(&mut probes, options.warmup, options.runs)?;
+    drop(probes);
+    let mut samples = samples.into_iter().map(|s| millis(&s));
+    let mut next = || samples.next().unwrap_or_default();
+    let floor = next();
+    let version = next();
+    let write = next();
+    let run_b = [next(), next(), next()];
+    let status = [next(), next()];
+    let status_all = [next(), next()];
+    let enqueue_floor = if has_enqueue_floor {
+        next()
+    } else {
+        Vec::new()
+    };
+    let (pueue_add, pueue_status) = if peers.is_some() {
+        ([next(), next(), next()], [next(), next()])
+    } else {
+        Default::default()
+    };
     Ok(Calls {
-        floor: next(),
-        version: next(),
-        write: next(),
-        run_b: next(),
-        status: next(),
+        floor,
+        enqueue_floor,
+        version,
+        write,
+        run_b,
+        status,
+        status_all,
+        pueue_add,
+        pueue_status,
     })
 }
 
@@ -341,7 +539,7 @@ fn rows(
     calls: Calls,
     contention: Contention,
 ) -> (Vec<Row>, Vec<Row>) {
-    let jobs = format_count(options.jobs);
+    let sizes = [0, options.mid_jobs(), options.jobs].map(format_count);
     let floor_name = fx.floor_name();
     let floor = Row::new(
         "floor",
@@ -350,35 +548,137 @@ fn rows(
         calls.floor,
     );
     let floor_median = floor.stats.median;
-    let version = Row::new(
-        "bgjobs_version",
-        "binary floor: `bgjobs --version`",
-        Unit::Millis,
-        calls.version,
-    )
-    .against(&floor_name, floor_median);
-    let write = Row::new(
+    let mut out = vec![floor];
+    // `run -b` is measured against the enqueue floor where there is one.
+    let (enqueue_name, enqueue_median) = if calls.enqueue_floor.is_empty() {
+        (floor_name.clone(), floor_median)
+    } else {
+        let row = Row::new(
+            "enqueue_floor",
+            format!("enqueue floor: `sh -c '{}'`", fixture::ENQUEUE_FLOOR_SCRIPT),
+            Unit::Millis,
+            calls.enqueue_floor,
+        )
+        .against(&floor_name, floor_median);
+        let median = row.stats.median;
+        out.push(row);
+        ("enqueue floor".to_string(), median)
+    };
+    out.push(
+        Row::new(
+            "bgjobs_version",
+            "binary floor: `bgjobs --version`",
+            Unit::Millis,
+            calls.version,
+        )
+        .against(&floor_name, floor_median),
+    );
+    out.push(Row::new(
         "record_write",
         "store floor: one fsync'd record write, in-process",
         Unit::Millis,
         calls.write,
-    );
-    let run_b = Row::new(
-        "run_b",
-        format!("`bgjobs run -b -- true` ({jobs} jobs)"),
-        Unit::Millis,
-        calls.run_b,
-    )
-    .against(&floor_name, floor_median);
-    let run_b_target = Target::median_at_most(&run_b.stats, RUN_B_TARGET_MS, Unit::Millis);
-    let status = Row::new(
-        "status_json",
-        format!("`bgjobs status --json` ({jobs} jobs)"),
-        Unit::Millis,
-        calls.status,
-    )
-    .against(&floor_name, floor_median);
-    let status_target = Target::median_at_most(&status.stats, STATUS_TARGET_MS, Unit::Millis);
+    ));
+
+    let pueue_measured = !calls.pueue_add[0].is_empty();
+    const RUN_B_KEYS: [&str; 3] = ["run_b_0", "run_b_mid", "run_b"];
+    const PUEUE_ADD_KEYS: [&str; 3] = ["pueue_add_0", "pueue_add_mid", "pueue_add"];
+    let [run_b0, run_b1, run_b2] = calls.run_b;
+    let [add0, add1, add2] = calls.pueue_add;
+    let mut run_b_medians = [0.0; 3];
+    for (i, (samples, add)) in [(run_b0, add0), (run_b1, add1), (run_b2, add2)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut row = Row::new(
+            RUN_B_KEYS[i],
+            format!("`bgjobs run -b -- true` ({} finished jobs)", sizes[i]),
+            Unit::Millis,
+            samples,
+        )
+        .against(&enqueue_name, enqueue_median);
+        run_b_medians[i] = row.stats.median;
+        if i == 2 {
+            let target = Target::median_at_most(&row.stats, RUN_B_TARGET_MS, Unit::Millis);
+            row = row.target(target);
+        }
+        out.push(row);
+        if pueue_measured {
+            out.push(
+                Row::new(
+                    PUEUE_ADD_KEYS[i],
+                    format!("peer: `pueue add -p -- true` ({} finished tasks)", sizes[i]),
+                    Unit::Millis,
+                    add,
+                )
+                .against(format!("bgjobs run -b ({})", sizes[i]), run_b_medians[i]),
+            );
+        }
+    }
+
+    const STATUS_KEYS: [&str; 2] = ["status_json_mid", "status_json"];
+    const STATUS_ALL_KEYS: [&str; 2] = ["status_all_json_mid", "status_all_json"];
+    const PUEUE_STATUS_KEYS: [&str; 2] = ["pueue_status_json_mid", "pueue_status_json"];
+    let [status1, status2] = calls.status;
+    let [all1, all2] = calls.status_all;
+    let [pueue1, pueue2] = calls.pueue_status;
+    for (i, (status, all, pueue)) in [(status1, all1, pueue1), (status2, all2, pueue2)]
+        .into_iter()
+        .enumerate()
+    {
+        let size = &sizes[i + 1];
+        let pueue_median = pueue_measured.then(|| Stats::of(&pueue).median);
+        let mut row = Row::new(
+            STATUS_KEYS[i],
+            format!("`bgjobs status --json` ({size} jobs; active + 20 most recent)"),
+            Unit::Millis,
+            status,
+        )
+        .against(&floor_name, floor_median);
+        if i == 1 {
+            let absolute = Target::median_at_most(&row.stats, STATUS_TARGET_MS, Unit::Millis);
+            let target = match pueue_median {
+                Some(pueue) => Target::custom(
+                    format!("{} and < pueue status --json ({size})", absolute.text),
+                    absolute.met && row.stats.median < pueue,
+                ),
+                None => Target::custom(
+                    format!("{} (pueue absent: not compared)", absolute.text),
+                    absolute.met,
+                ),
+            };
+            row = row.target(target);
+        }
+        out.push(row);
+        let all = Row::new(
+            STATUS_ALL_KEYS[i],
+            format!("`bgjobs status --all --json` ({size} jobs; every job)"),
+            Unit::Millis,
+            all,
+        )
+        .against(&floor_name, floor_median);
+        let all_median = all.stats.median;
+        out.push(all);
+        if pueue_measured {
+            out.push(
+                Row::new(
+                    PUEUE_STATUS_KEYS[i],
+                    format!("peer: `pueue status --json` ({size} finished tasks; every task)"),
+                    Unit::Millis,
+                    pueue,
+                )
+                .against(format!("bgjobs status --all ({size})"), all_median),
+            );
+        }
+    }
+    if !pueue_measured {
+        out.push(Row::new(
+            "pueue_absent",
+            "peer: pueue — not on PATH (`pueue` + `pueued`), not measured",
+            Unit::Millis,
+            Vec::new(),
+        ));
+    }
 
     let alone = Row::new("contention_alone", "", Unit::PerSecond, contention.alone);
     let rate = Row::new(
@@ -405,16 +705,7 @@ fn rows(
     );
     let lost_target = Target::all_at_most(&lost.stats, 0.0, Unit::Count);
 
-    (
-        vec![
-            floor,
-            version,
-            write,
-            run_b.target(run_b_target),
-            status.target(status_target),
-        ],
-        vec![rate, wall, lost.target(lost_target)],
-    )
+    (out, vec![rate, wall, lost.target(lost_target)])
 }
 
 /// How to read the table.
@@ -422,12 +713,20 @@ fn notes(options: &Options) -> Vec<String> {
     vec![
         format!(
             "Per-call metrics: {} warm-up then {} timed samples each, interleaved round by \
-             round (floor, --version, record write, run -b, status) so machine noise hits \
-             all alike. Times are wall clock from spawn to exit, output captured.",
-            options.warmup, options.runs
+             round (floor, --version, record write, run -b ×3, status ×4, enqueue floor, \
+             pueue ×5) so machine noise hits all alike. Times are wall clock from spawn to \
+             exit, output captured. Workspaces: one of {} finished jobs, one of {} and one \
+             empty at first, all in the same state root.",
+            options.warmup,
+            options.runs,
+            format_count(options.jobs),
+            format_count(options.mid_jobs())
         ),
         "`run -b`: after each sample its worker is waited for (`bgjobs wait`, untimed), so \
-         no worker loads the CPU during the next sample; each sample adds one job."
+         no worker loads the CPU during the next sample; each sample adds one job (so the \
+         \"0\" workspace ends with warm-up + runs jobs). Its ratio is to the enqueue floor, \
+         `sh -c 'nohup true >/dev/null 2>&1 &'`: a shell that starts a detached process and \
+         returns, the least any background launch costs."
             .into(),
         "Floors: `/bin/true` is the cost of any process; `bgjobs --version` adds loading and \
          starting the bgjobs binary; the store floor is one `fsio::write_atomic` of a \
@@ -490,8 +789,8 @@ fn start_notifier(fx: &Fixture) -> Result<(), String> {
 /// Make sure the CLI sees the recorded jobs (same state root, same workspace
 /// resolution) before timing it: otherwise `status` would be timed over an
 /// empty workspace and look splendid.
-fn check_listing(fx: &Fixture, jobs: usize) -> Result<(), String> {
-    let (_, out) = measure::time_success(&mut fx.bgjobs(&["status", "--json"]))?;
+fn check_listing(fx: &Fixture, workspace: &Path, jobs: usize) -> Result<(), String> {
+    let (_, out) = measure::time_success(&mut fx.bgjobs_in(workspace, &["status", "--json"]))?;
     let value: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("`bgjobs status --json` printed no JSON: {e}"))?;
     let newest = value["jobs"][0]["id"].as_u64();

@@ -56,20 +56,192 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// A private `pueued`, shut down and reaped however the measuring ends.
-struct Daemon<'a> {
+pub struct Daemon<'a> {
     fx: &'a Fixture,
     pueue: &'a Pueue,
     config: PathBuf,
     child: Child,
 }
 
-impl Daemon<'_> {
+impl<'a> Daemon<'a> {
+    /// A private daemon in `<scratch>/pueue-NAME` (config, state, socket and
+    /// secret all there, a Unix socket only), holding `finished` finished
+    /// `true` tasks, and answering.
+    ///
+    /// `pueue add` cannot fill it fast: the daemon rewrites its whole state
+    /// file (every task, with the client's whole environment) on every
+    /// change, so adding the n-th task costs O(n) — about 10 s for the first
+    /// 1,000, minutes for 10,000. Instead one real task is added and run, the
+    /// daemon is shut down, and its own `state.json` (where it persists its
+    /// tasks across restarts) is rewritten with `finished` copies of that
+    /// task, renumbered; the restarted daemon then loads them. Copying a
+    /// record this very version wrote keeps the format right; the restarted
+    /// daemon's `status` is checked to list them all, finished.
+    pub fn start(
+        fx: &'a Fixture,
+        pueue: &'a Pueue,
+        name: &str,
+        finished: usize,
+    ) -> Result<Self, String> {
+        let dir = fx.scratch().join(format!("pueue-{name}"));
+        for sub in ["data", "run"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let config = dir.join("pueue.yml");
+        let text = format!(
+            "shared:\n  pueue_directory: {data}\n  runtime_directory: {run}\n  \
+             use_unix_socket: true\n  unix_socket_path: {run}/pueue.sock\n",
+            data = dir.join("data").display(),
+            run = dir.join("run").display()
+        );
+        std::fs::write(&config, text)
+            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        let daemon = Self::spawn(fx, pueue, &dir, config)?;
+        if finished == 0 {
+            return Ok(daemon);
+        }
+        let template = daemon.add(&["true"])?;
+        daemon.await_done(template)?;
+        let config = daemon.config.clone();
+        drop(daemon);
+        let state_path = dir.join("data").join("state.json");
+        let text = std::fs::read(&state_path)
+            .map_err(|e| format!("pueued left no {}: {e}", state_path.display()))?;
+        let mut state: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| format!("{} is not JSON: {e}", state_path.display()))?;
+        let task = state["tasks"][template.to_string()].clone();
+        if !task.is_object() {
+            return Err(format!("{} has no task {template}", state_path.display()));
+        }
+        let mut tasks = serde_json::Map::with_capacity(finished);
+        for id in 0..finished {
+            let mut copy = task.clone();
+            copy["id"] = id.into();
+            tasks.insert(id.to_string(), copy);
+        }
+        state["tasks"] = serde_json::Value::Object(tasks);
+        let text = serde_json::to_vec(&state)
+            .map_err(|e| format!("cannot serialise pueue's state: {e}"))?;
+        drop(state);
+        std::fs::write(&state_path, text)
+            .map_err(|e| format!("cannot write {}: {e}", state_path.display()))?;
+        let daemon = Self::spawn(fx, pueue, &dir, config)?;
+        let done = daemon.finished_tasks()?;
+        if done != finished {
+            return Err(format!(
+                "pueued loaded {done} finished tasks from its state file, not {finished}"
+            ));
+        }
+        Ok(daemon)
+    }
+
+    /// Start `pueued -c CONFIG` (output to `DIR/pueued.log`) and wait until
+    /// it answers.
+    fn spawn(
+        fx: &'a Fixture,
+        pueue: &'a Pueue,
+        dir: &Path,
+        config: PathBuf,
+    ) -> Result<Self, String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("pueued.log"))
+            .map_err(|e| format!("cannot create the pueued log: {e}"))?;
+        let child = fx
+            .command(&pueue.daemon)
+            .arg("-c")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(
+                log.try_clone()
+                    .map_err(|e| format!("cannot share the pueued log: {e}"))?,
+            )
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", pueue.daemon.display()))?;
+        let daemon = Daemon {
+            fx,
+            pueue,
+            config,
+            child,
+        };
+        let start = Instant::now();
+        while measure::time_success(&mut daemon.client(&["status", "--json"])).is_err() {
+            if start.elapsed() > PATIENCE {
+                return Err("pueued did not answer".into());
+            }
+            crate::interrupt::check()?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(daemon)
+    }
+
     /// `pueue -c CONFIG ARGS…`, inside the fixture (so that its tasks, which
     /// get the client's environment, are swept like every other process).
-    fn client(&self, args: &[&str]) -> std::process::Command {
+    pub fn client(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = self.fx.command(&self.pueue.client);
         cmd.arg("-c").arg(&self.config).args(args);
         cmd
+    }
+
+    /// `pueue add -- COMMAND…`; the task id.
+    pub fn add(&self, command: &[&str]) -> Result<u64, String> {
+        self.add_timed(command).map(|(_, id)| id)
+    }
+
+    /// `pueue add -p -- COMMAND…`, timed from spawn to exit; the task id.
+    pub fn add_timed(&self, command: &[&str]) -> Result<(Duration, u64), String> {
+        let mut args = vec!["add", "-p", "--"];
+        args.extend_from_slice(command);
+        let (took, out) = measure::time_success(&mut self.client(&args))?;
+        let printed = String::from_utf8_lossy(&out.stdout);
+        let id = printed
+            .trim()
+            .parse()
+            .map_err(|_| format!("`pueue add -p` printed {:?}, not a task id", printed.trim()))?;
+        Ok((took, id))
+    }
+
+    /// Until task `id` is done, asking for that task alone (`pueue log ID
+    /// --json`: the daemon sends only it, so this stays cheap however many
+    /// tasks it holds, unlike `status`). A task that failed is an error.
+    pub fn await_done(&self, id: u64) -> Result<(), String> {
+        let id_text = id.to_string();
+        let start = Instant::now();
+        loop {
+            crate::interrupt::check()?;
+            let (_, out) = measure::time_success(&mut self.client(&["log", &id_text, "--json"]))?;
+            let log: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .map_err(|e| format!("`pueue log --json` printed no JSON: {e}"))?;
+            let status = &log[&id_text]["task"]["status"];
+            if let Some(done) = status.get("Done") {
+                return match done["result"].as_str() {
+                    Some("Success") => Ok(()),
+                    _ => Err(format!("pueue task {id} ended {}", done["result"])),
+                };
+            }
+            if start.elapsed() > PATIENCE {
+                return Err(format!(
+                    "pueue task {id} is still {status} after {PATIENCE:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// How many tasks `pueue status --json` lists as done.
+    fn finished_tasks(&self) -> Result<usize, String> {
+        let (_, out) = measure::time_success(&mut self.client(&["status", "--json"]))?;
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("`pueue status --json` printed no JSON: {e}"))?;
+        Ok(state["tasks"].as_object().map_or(0, |tasks| {
+            tasks
+                .values()
+                .filter(|t| t["status"].get("Done").is_some())
+                .count()
+        }))
     }
 
     /// The status of task `id` (`Running`, `Done`, …): the key of its
@@ -113,47 +285,8 @@ pub fn measure(
     runs: usize,
 ) -> Result<Vec<f64>, String> {
     eprintln!("bgjobs-bench: pueue for reference ({warmup} warm-up + {runs} runs)…");
-    let dir = fx.scratch().join("pueue");
-    for sub in ["data", "run"] {
-        std::fs::create_dir_all(dir.join(sub))
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let config = dir.join("pueue.yml");
-    let text = format!(
-        "shared:\n  pueue_directory: {data}\n  runtime_directory: {run}\n  \
-         use_unix_socket: true\n  unix_socket_path: {run}/pueue.sock\n",
-        data = dir.join("data").display(),
-        run = dir.join("run").display()
-    );
-    std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
-    let log = std::fs::File::create(dir.join("pueued.log"))
-        .map_err(|e| format!("cannot create the pueued log: {e}"))?;
-    let child = fx
-        .command(&pueue.daemon)
-        .arg("-c")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(
-            log.try_clone()
-                .map_err(|e| format!("cannot share the pueued log: {e}"))?,
-        )
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", pueue.daemon.display()))?;
-    let daemon = Daemon {
-        fx,
-        pueue,
-        config,
-        child,
-    };
-    let start = Instant::now();
-    while daemon.task_status(0).is_err() {
-        if start.elapsed() > PATIENCE {
-            return Err("pueued did not answer".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-
+    let daemon = Daemon::start(fx, pueue, "latency", 0)?;
+    let dir = fx.scratch().join("pueue-latency");
     let exe = fx.bench_exe()?;
     let mut n = 0u32;
     let mut probes = [Probe::new("pueue", || {
@@ -217,11 +350,5 @@ fn add(daemon: &Daemon<'_>, exe: &Path, stamp: &Path, gate: &Path) -> Result<u64
         stamp.to_string_lossy(),
         gate.to_string_lossy(),
     );
-    let mut add = daemon.client(&["add", "-p", "--", &exe, STAMP_FLAG, &stamp, &gate]);
-    let (_, out) = measure::time_success(&mut add)?;
-    let printed = String::from_utf8_lossy(&out.stdout);
-    printed
-        .trim()
-        .parse()
-        .map_err(|_| format!("`pueue add -p` printed {:?}, not a task id", printed.trim()))
+    daemon.add(&[&exe, STAMP_FLAG, &stamp, &gate])
 }

@@ -217,8 +217,9 @@ impl Report {
         let _ = writeln!(out, "- Binary: `{}`", self.binary);
         let _ = writeln!(
             out,
-            "- Workspace: {} finished jobs (recorded through the store in {:.1} s); \
-             {} warm-up sample(s) per metric, then the timed ones, interleaved\n",
+            "- Workspace: {} finished jobs (the big one, recorded through the store in \
+             {:.1} s; see the notes for the others); {} warm-up sample(s) per metric, then \
+             the timed ones, interleaved\n",
             thousands(self.jobs as u64),
             self.populate_seconds,
             self.warmup
@@ -237,14 +238,22 @@ impl Report {
             let target = row.target.as_ref().map_or("—".into(), |t| {
                 format!("{}: **{}**", t.text, if t.met { "met" } else { "missed" })
             });
+            // A row without samples says what was not measured.
+            let value = |v: f64| {
+                if row.stats.n == 0 {
+                    "—".to_string()
+                } else {
+                    u.format(v)
+                }
+            };
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.metric,
                 row.stats.n,
-                u.format(row.stats.min),
-                u.format(row.stats.median),
-                u.format(row.stats.p90),
+                value(row.stats.min),
+                value(row.stats.median),
+                value(row.stats.p90),
                 baseline,
                 ratio,
                 target
