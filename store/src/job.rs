@@ -238,7 +238,7 @@ pub fn command_line(command: &[String]) -> String {
         .map(|a| {
             if !a.is_empty()
                 && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+\\".contains(c))
             {
                 a.clone()
             } else {
