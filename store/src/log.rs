@@ -136,6 +136,7 @@ mod tests {
         assert!(text.ends_with("line 4999\n"));
         assert!(!text.contains("line 10\n"));
         assert_eq!(tail(&path, 2, 4096), "line 4998\nline 4999");
+        drop(log); // Windows cannot remove an open file
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
