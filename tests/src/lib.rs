@@ -500,6 +500,57 @@ impl Drop for TestEnv {
     }
 }
 
+/// A small deterministic generator (xorshift), so a failing run can be
+/// repeated with the seed it prints (`BGJOBS_E2E_SEED`).
+pub struct Rng(pub u64);
+
+impl Default for Rng {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Rng {
+    pub fn new() -> Self {
+        let seed = std::env::var("BGJOBS_E2E_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        Self(seed | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A hook event as Claude Code sends it, for `env`'s workspace.
+pub fn hook_event(env: &TestEnv, session: &str, name: &str, extra: Value) -> String {
+    let mut event = json!({
+        "session_id": session,
+        "transcript_path": format!("/home/u/.claude/projects/p/{session}.jsonl"),
+        "cwd": env.ws,
+        "permission_mode": "default",
+        "hook_event_name": name,
+    });
+    for (k, v) in extra.as_object().expect("extra fields are an object") {
+        event[k] = v.clone();
+    }
+    event.to_string()
+}
+
 /// Run `cmd` to its end, capturing output.
 #[track_caller]
 pub fn output(mut cmd: Command) -> Output {

@@ -36,21 +36,6 @@ fn python() -> PathBuf {
     .clone()
 }
 
-/// A hook event as Claude Code sends it, for this test's workspace.
-fn event(env: &TestEnv, session: &str, name: &str, extra: Value) -> String {
-    let mut event = json!({
-        "session_id": session,
-        "transcript_path": format!("/home/u/.claude/projects/p/{session}.jsonl"),
-        "cwd": env.ws,
-        "permission_mode": "default",
-        "hook_event_name": name,
-    });
-    for (k, v) in extra.as_object().expect("extra fields are an object") {
-        event[k] = v.clone();
-    }
-    event.to_string()
-}
-
 /// Write `text` to a fresh file under the test's root; returns its path.
 fn write_temp(env: &TestEnv, name: &str, text: &str) -> PathBuf {
     let path = env.root.join(name);
@@ -81,7 +66,7 @@ fn start_claude(env: &TestEnv, session: &str) -> u32 {
     let payload = write_temp(
         env,
         &format!("start-{n}.json"),
-        &event(env, session, "SessionStart", json!({"source": "startup"})),
+        &hook_event(env, session, "SessionStart", json!({"source": "startup"})),
     );
     let code_file = env.root.join(format!("start-{n}.code"));
     let script = "import os, subprocess, sys, time\n\
@@ -288,7 +273,7 @@ fn session_end(env: &TestEnv, session: &str) -> Duration {
     let out = hook(
         env,
         &[],
-        &event(env, session, "SessionEnd", json!({"reason": "other"})),
+        &hook_event(env, session, "SessionEnd", json!({"reason": "other"})),
     );
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(0), "SessionEnd: {}", stderr(&out));
@@ -404,7 +389,7 @@ fn broker_outlives_one_session_and_goes_with_the_last_job_after_a_crashed_sessio
     let out = hook(
         &env,
         &[],
-        &event(&env, "A", "SessionStart", json!({"source": "startup"})),
+        &hook_event(&env, "A", "SessionStart", json!({"source": "startup"})),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let claude_b = start_claude(&env, "B");
@@ -477,7 +462,7 @@ fn hung_broker_and_hung_shutdown_command_do_not_hold_up_session_end() {
     let out = hook(
         &env,
         &[],
-        &event(&env, "S", "SessionStart", json!({"source": "startup"})),
+        &hook_event(&env, "S", "SessionStart", json!({"source": "startup"})),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
@@ -533,7 +518,7 @@ fn session_end_kills_a_foreground_tree_that_ignores_sigterm() {
     let out = hook(
         &env,
         &[],
-        &event(&env, "S", "SessionStart", json!({"source": "startup"})),
+        &hook_event(&env, "S", "SessionStart", json!({"source": "startup"})),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let pid_file = env.root.join("child.pid");
@@ -582,7 +567,7 @@ fn broker_teardown_refuses_while_held_and_runs_once_when_raced() {
     let out = hook(
         &env,
         &[],
-        &event(&env, "S", "SessionStart", json!({"source": "startup"})),
+        &hook_event(&env, "S", "SessionStart", json!({"source": "startup"})),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let paths = BrokerPaths::new(&env);

@@ -3,32 +3,6 @@
 
 use bgjobs_tests::*;
 
-/// A small deterministic generator (xorshift), so a failing run can be
-/// repeated with the seed it prints.
-struct Rng(u64);
-
-impl Rng {
-    fn from_time() -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-            | 1;
-        Self(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[cfg(unix)]
 #[test]
 fn writers_killed_at_random_moments_lose_and_corrupt_nothing() {
@@ -45,8 +19,8 @@ fn writers_killed_at_random_moments_lose_and_corrupt_nothing() {
     assert!(seeded.status.success(), "{}", stderr(&seeded));
     let store = env.store_dir();
     let jobs = store.join("jobs");
-    let mut rng = Rng::from_time();
-    println!("crash loop seed {}", rng.0);
+    let mut rng = Rng::new();
+    println!("crash loop seed {} (BGJOBS_E2E_SEED to repeat)", rng.0);
     let snapshot = |dir: &std::path::Path| -> BTreeMap<String, Vec<u8>> {
         list_dir(dir)
             .into_iter()

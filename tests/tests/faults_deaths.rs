@@ -10,36 +10,6 @@ use std::time::{Duration, Instant};
 
 use bgjobs_tests::*;
 
-/// A small deterministic generator (xorshift), so a failing run can be
-/// repeated with the seed it prints (`BGJOBS_E2E_SEED`).
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Self {
-        let seed = std::env::var("BGJOBS_E2E_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
-            });
-        Self(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// The pid of the live process named by a recorded identity
 /// (`{"pid", "start"}`): only a process with that very start time is ours.
 fn live(identity: &Value) -> Option<u32> {

@@ -16,21 +16,6 @@ const CONFIG: &str = "desktop = false\n";
 
 // ----- private helpers --------------------------------------------------------
 
-/// A hook event as Claude Code sends it, for this test's workspace.
-fn event(env: &TestEnv, session: &str, name: &str, extra: Value) -> String {
-    let mut event = json!({
-        "session_id": session,
-        "transcript_path": format!("/home/u/.claude/projects/p/{session}.jsonl"),
-        "cwd": env.ws,
-        "permission_mode": "default",
-        "hook_event_name": name,
-    });
-    for (k, v) in extra.as_object().expect("extra fields are an object") {
-        event[k] = v.clone();
-    }
-    event.to_string()
-}
-
 fn unique() -> u64 {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -60,7 +45,7 @@ fn hook(env: &TestEnv, args: &[&str], payload: &str) -> Output {
 
 /// Run a hook that must succeed; returns its stdout.
 fn hook_ok(env: &TestEnv, session: &str, name: &str, extra: Value) -> String {
-    let out = hook(env, &[], &event(env, session, name, extra));
+    let out = hook(env, &[], &hook_event(env, session, name, extra));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -130,7 +115,7 @@ impl Waiter {
     }
 
     fn spawn_with_limit(env: &TestEnv, session: &str, limit: &str) -> Self {
-        let payload = event(
+        let payload = hook_event(
             env,
             session,
             "Stop",
@@ -423,7 +408,7 @@ fn session_start_appends_the_session_id_to_claude_env_file() {
     let mut cmd = hook_cmd(
         &env,
         &[],
-        event(&env, session, "SessionStart", json!({"source": "startup"})).as_bytes(),
+        hook_event(&env, session, "SessionStart", json!({"source": "startup"})).as_bytes(),
     );
     cmd.env("CLAUDE_ENV_FILE", &env_file);
     let out = output(cmd);
@@ -564,7 +549,7 @@ fn hooks_use_the_events_workspace() {
 
     let job = finished_job(&env, "S", &["exit", "0"], "succeeded");
     // Run from an unrelated directory; the event says where the session is.
-    let mut payload = parse_json(&event(
+    let mut payload = parse_json(&hook_event(
         &env,
         "S",
         "UserPromptSubmit",
@@ -622,7 +607,7 @@ fn session_start_through_a_shell_records_the_shells_parent() {
     let env = TestEnv::with_config(CONFIG);
     let payload = write_temp(
         &env,
-        event(&env, "S", "SessionStart", json!({"source": "startup"})).as_bytes(),
+        hook_event(&env, "S", "SessionStart", json!({"source": "startup"})).as_bytes(),
     );
     let done = env.root.join("done");
     // `; true` keeps the shell from exec'ing bgjobs: it stays the parent.
