@@ -11,6 +11,13 @@ use interprocess::local_socket::traits::Stream as _;
 use interprocess::local_socket::Stream;
 
 use crate::endpoint::Endpoint;
+
+#[cfg(unix)]
+#[path = "client/unix.rs"]
+mod platform;
+#[cfg(windows)]
+#[path = "client/windows.rs"]
+mod platform;
 use crate::protocol::{decode, encode, Message, MAX_LINE};
 
 /// How long a request waits for its reply.
@@ -29,7 +36,7 @@ impl Client {
     pub fn connect(root: &StateRoot) -> io::Result<Self> {
         let endpoint = Endpoint::for_root(root)?;
         let stream = Stream::connect(endpoint.name()?)?;
-        stream.set_send_timeout(Some(REPLY_TIMEOUT))?;
+        platform::limit_send(&stream, REPLY_TIMEOUT)?;
         Ok(Self {
             stream,
             buf: Vec::new(),
@@ -104,7 +111,9 @@ impl Client {
                 },
                 None => None,
             };
-            self.stream.set_recv_timeout(left)?;
+            if !platform::await_data(&self.stream, left)? {
+                return Ok(None);
+            }
             let mut chunk = [0u8; 8192];
             match (&self.stream).read(&mut chunk) {
                 Ok(0) => {

@@ -42,7 +42,26 @@ pub fn spawn_detached(cmd: &mut Command) -> std::io::Result<Child> {
     if breakaway_allowed() {
         flags |= CREATE_BREAKAWAY_FROM_JOB;
     }
+    keep_own_stdio_private();
     cmd.creation_flags(flags).spawn()
+}
+
+/// Windows hands every inheritable handle to a child, whatever its stdio
+/// says: a detached worker (and its command, and the notifier) would hold the
+/// caller's stdout pipe open, and a caller that captures `run -b`'s output
+/// would wait for the job to end. Our own stdio is never meant for them.
+fn keep_own_stdio_private() {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::{SetHandleInformation, HANDLE_FLAG_INHERIT};
+    let handles = [
+        std::io::stdin().as_raw_handle(),
+        std::io::stdout().as_raw_handle(),
+        std::io::stderr().as_raw_handle(),
+    ];
+    for handle in handles.into_iter().filter(|h| !h.is_null()) {
+        // SAFETY: our own standard handles; clearing a flag on them.
+        unsafe { SetHandleInformation(handle, HANDLE_FLAG_INHERIT, 0) };
+    }
 }
 
 /// Windows has no signals.
