@@ -224,10 +224,14 @@ pub const DEFAULT_TITLE: usize = 200;
 
 /// The default title: the command line, cut to [`DEFAULT_TITLE`] characters.
 pub fn default_title(command: &[String]) -> String {
-    let line = command_line(command);
-    match line.char_indices().nth(DEFAULT_TITLE) {
-        Some((cut, _)) => format!("{}…", &line[..cut]),
-        None => line,
+    shorten(&command_line(command), DEFAULT_TITLE)
+}
+
+/// `text` cut to `width` characters, with an ellipsis when cut.
+pub fn shorten(text: &str, width: usize) -> String {
+    match text.char_indices().nth(width) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! lock, written as plain facts (imperative text can trip prompt-injection
 //! defences), under Claude Code's 10,000-character cap.
 
+use bgjobs_store::job::shorten;
 use bgjobs_store::time::{short_duration, Timestamp};
 use bgjobs_store::{Job, Store};
 
@@ -67,19 +68,11 @@ pub fn describe(jobs: &[Job]) -> String {
 /// which may be huge).
 const TITLE_WIDTH: usize = 200;
 
-/// `title`, cut to `width` characters with an ellipsis.
-pub fn short_title(title: &str, width: usize) -> String {
-    match title.char_indices().nth(width) {
-        Some((cut, _)) => format!("{}…", &title[..cut]),
-        None => title.to_string(),
-    }
-}
-
 fn describe_one(job: &Job) -> String {
     let mut line = format!(
         "Background job {} `{}` finished: {}",
         job.id,
-        short_title(&job.title, TITLE_WIDTH),
+        shorten(&job.title, TITLE_WIDTH),
         job.outcome()
     );
     if let Some(d) = job.duration() {
@@ -114,7 +107,7 @@ pub fn describe_running(jobs: &[Job], room: usize) -> String {
         let line = format!(
             "{kind} job {} `{}` is {} ({}).\n",
             job.id,
-            short_title(&job.title, TITLE_WIDTH),
+            shorten(&job.title, TITLE_WIDTH),
             job.status,
             crate::output::age_or_duration(job)
         );

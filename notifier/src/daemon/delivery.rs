@@ -204,10 +204,7 @@ pub fn flush_desktop(shared: &Shared) {
 /// A title short enough for a notification (titles default to the command
 /// line, which may be huge).
 fn short(title: &str) -> String {
-    match title.char_indices().nth(120) {
-        Some((cut, _)) => format!("{}…", &title[..cut]),
-        None => title.to_string(),
-    }
+    bgjobs_store::job::shorten(title, 120)
 }
 
 /// Summary and body of the notification for `jobs` (one or several).
