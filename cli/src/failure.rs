@@ -45,14 +45,6 @@ impl From<Error> for Failure {
     }
 }
 
-/// Result of a command: the exit code on success.
-pub type Outcome = Result<u8, Failure>;
-
-/// A job's exit code as a process exit status byte: a non-zero code never
-/// becomes 0 (Windows codes are 32 bits; Unix keeps the low 8).
-pub fn exit_byte(code: i32) -> u8 {
-    match (code & 0xff) as u8 {
-        0 if code != 0 => 1,
-        byte => byte,
-    }
-}
+/// Result of a command: the exit code on success (a job's own exit code can
+/// be any 32-bit value on Windows).
+pub type Outcome = Result<i32, Failure>;

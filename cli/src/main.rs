@@ -59,7 +59,14 @@ fn main() -> ExitCode {
 /// Exit with the command's code, or print its failure as one line.
 fn finish(result: failure::Outcome) -> ExitCode {
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => match u8::try_from(code) {
+            Ok(byte) => ExitCode::from(byte),
+            // A job's 32-bit Windows exit code, passed through whole.
+            Err(_) => {
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                std::process::exit(code)
+            }
+        },
         Err(failure) => {
             eprintln!("bgjobs: {}", failure.message);
             ExitCode::from(failure.code)

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bgjobs_store::StateRoot;
-use interprocess::local_socket::traits::Stream as _;
 use interprocess::local_socket::Stream;
 
 use crate::endpoint::Endpoint;
@@ -22,6 +21,9 @@ use crate::protocol::{decode, encode, Message, MAX_LINE};
 
 /// How long a request waits for its reply.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a connection attempt may wait for the daemon to take it (a
+/// Windows pipe whose every instance is busy).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a client waits for a daemon it started to answer.
 pub const START_PATIENCE: Duration = Duration::from_secs(3);
 
@@ -35,7 +37,7 @@ impl Client {
     /// Connect to the running notifier of `root`; fails if none answers.
     pub fn connect(root: &StateRoot) -> io::Result<Self> {
         let endpoint = Endpoint::for_root(root)?;
-        let stream = Stream::connect(endpoint.name()?)?;
+        let stream = platform::connect(&endpoint, CONNECT_TIMEOUT)?;
         platform::limit_send(&stream, REPLY_TIMEOUT)?;
         Ok(Self {
             stream,

@@ -18,11 +18,58 @@ fn timeout_ends_the_job_as_timed_out() {
     let job = env.job(id);
     assert_eq!(job["status"], "timed_out", "{job}");
     reason(&job);
-    #[cfg(unix)]
-    {
-        let pid = job["pid"].as_u64().unwrap() as u32;
-        assert!(!proc::pid_alive(pid), "the command outlived its timeout");
+    let pid = job["pid"].as_u64().unwrap() as u32;
+    wait_until("the timed-out command to be gone", DEADLINE, || {
+        proc::all_gone(&[pid]).then_some(())
+    });
+}
+
+/// Start `e2e-helper tree 2` in the background (the command, its child and
+/// its grandchild) and read the three pids from the job's log.
+fn start_tree(env: &TestEnv, opts: &[&str]) -> (u64, Vec<u32>) {
+    let id = env.start_helper(opts, &["tree", "2"]);
+    let pids = wait_until("three processes in the job's tree", DEADLINE, || {
+        let log = env.run_ok(&["logs", &id.to_string()]);
+        let pids: Vec<u32> = log
+            .lines()
+            .filter_map(|l| l.strip_prefix("pid ")?.trim().parse().ok())
+            .collect();
+        (pids.len() == 3).then_some(pids)
+    });
+    for &pid in &pids {
+        assert!(proc::pid_alive(pid), "pid {pid} of the tree is not running");
     }
+    (id, pids)
+}
+
+/// Cancel reaches every process the command started, not just the command
+/// (process group on Unix, Job Object on Windows; no `taskkill`).
+#[test]
+fn cancel_ends_the_command_and_every_process_it_started() {
+    let env = TestEnv::new();
+    let (id, pids) = start_tree(&env, &[]);
+    let out = env.run(&["cancel", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    wait_until("the whole tree to be gone", DEADLINE, || {
+        proc::all_gone(&pids).then_some(())
+    });
+    let job = env.job(id);
+    assert_eq!(job["status"], "cancelled", "{job}");
+    reason(&job);
+    assert!(!job["finished_at"].is_null());
+}
+
+/// A timeout ends the whole tree too.
+#[test]
+fn timeout_ends_every_process_the_command_started() {
+    let env = TestEnv::new();
+    let (id, pids) = start_tree(&env, &["--timeout", "3s"]);
+    let out = env.run(&["wait", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_eq!(env.status_of(id), "timed_out");
+    wait_until("the whole tree to be gone", DEADLINE, || {
+        proc::all_gone(&pids).then_some(())
+    });
 }
 
 #[test]

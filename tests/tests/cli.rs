@@ -40,6 +40,30 @@ fn attached_run_exit_code_and_output_are_the_commands() {
     assert_eq!(job(3)["output_tail"], "to stdout");
 }
 
+/// Exit codes are recorded as the system reports them, and `run` and `wait`
+/// exit with them: on Windows all 32 bits (an NTSTATUS such as
+/// 0xC0000005, which `status.code()` and `%ERRORLEVEL%` give as
+/// -1073741819), on Unix the low 8 (300 exits as 44).
+#[test]
+fn exit_codes_are_recorded_as_the_system_reports_them() {
+    let env = TestEnv::new();
+    let helper = env.helper();
+    let (code, reported) = match cfg!(windows) {
+        true => ("-1073741819", -1073741819),
+        false => ("300", 44),
+    };
+    let out = env.run(&["run", "--", &helper, "exit", code]);
+    assert_eq!(out.status.code(), Some(reported), "{}", stderr(&out));
+    let job = env.job(1);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["exit_code"], reported, "{job}");
+
+    let id = env.start_helper(&[], &["exit", code]);
+    let out = env.run(&["wait", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(reported), "{}", stderr(&out));
+    assert_eq!(env.job(id)["exit_code"], reported);
+}
+
 #[cfg(unix)]
 #[test]
 fn command_killed_by_a_signal_exits_128_plus_n() {

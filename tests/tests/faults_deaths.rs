@@ -1,13 +1,13 @@
-//! Fault injection: workers, commands and the notifier SIGKILLed at random
+//! Fault injection: workers, commands and the notifier killed outright
+//! (SIGKILL, `TerminateProcess`) at random
 //! moments of a job's life. Whatever dies, `wait` returns with the exit code
 //! of the job's final status, every job ends in a final status, and every end
 //! is delivered exactly once. Prints what it tried and how many times.
 
-#![cfg(target_os = "linux")]
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use bgjobs_store::ProcessIdentity;
 use bgjobs_tests::*;
 
 /// The pid of the live process named by a recorded identity
@@ -15,16 +15,13 @@ use bgjobs_tests::*;
 fn live(identity: &Value) -> Option<u32> {
     let pid = identity["pid"].as_u64()? as u32;
     let start = identity["start"].as_u64()?;
-    let stat = proc::stat(pid)?;
-    (stat.start == start && proc::pid_alive(pid)).then_some(pid)
+    let found = ProcessIdentity::of(pid)?;
+    (found.start == start).then_some(pid)
 }
 
-/// SIGKILL the process named by `identity` if it is still that process.
+/// Kill the process named by `identity` outright, if it is still that process.
 fn kill(identity: &Value) -> bool {
-    match live(identity) {
-        Some(pid) => proc::signal(pid, libc::SIGKILL),
-        None => false,
-    }
+    live(identity).is_some_and(proc::kill)
 }
 
 /// The running notifier's identity, when `notifier status` names one and
@@ -159,8 +156,13 @@ fn workers_commands_and_notifiers_killed_at_random_moments() {
             ),
         }
         if status == "failed" {
-            assert_eq!(job["signal"], 9, "{what}: {job}");
-            assert_eq!(out.status.code(), Some(137), "{what}");
+            // SIGKILL on Unix; `TerminateProcess(.., 1)` on Windows.
+            let (field, value, code) = match cfg!(windows) {
+                true => ("exit_code", 1, 1),
+                false => ("signal", 9, 137),
+            };
+            assert_eq!(job[field], value, "{what}: {job}");
+            assert_eq!(out.status.code(), Some(code), "{what}");
         }
         if status == "lost" {
             assert!(
@@ -208,7 +210,7 @@ fn workers_commands_and_notifiers_killed_at_random_moments() {
     assert!(!log.contains("panicked"), "the notifier panicked:\n{log}");
 
     println!(
-        "deaths loop: {rounds} jobs in {:.1}s; SIGKILLs (landed, victim already gone) per victim: {kills:?}",
+        "deaths loop: {rounds} jobs in {:.1}s; kills (landed, victim already gone) per victim: {kills:?}",
         loop_time.as_secs_f64()
     );
     println!("final statuses per victim: {outcomes:?}");

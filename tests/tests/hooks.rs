@@ -638,6 +638,61 @@ fn session_start_through_a_shell_records_the_shells_parent() {
     );
 }
 
+/// On Windows Claude Code runs a hook through PowerShell or Git Bash (whose
+/// `bash.exe` launcher starts the real `bash.exe`): however many shells sit
+/// between, the agent is the process above them. The shells here are the
+/// helper program under the shells' names (what bgjobs goes by).
+#[test]
+fn session_start_through_powershell_or_git_bash_records_the_agent() {
+    let env = TestEnv::with_config(CONFIG);
+    let shells = env.root.join("shells");
+    std::fs::create_dir_all(&shells).unwrap();
+    let shell = |name: &str| {
+        let path = shells.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        // A hard link, not a copy: a copy is open for writing a moment, and a
+        // process another test forks meanwhile would hold it open and make
+        // running it fail ("text file busy").
+        if std::fs::hard_link(helper_bin(), &path).is_err() {
+            std::fs::copy(helper_bin(), &path).unwrap();
+        }
+        path
+    };
+    let (powershell, bash) = (shell("powershell"), shell("bash"));
+    let chains: [(&str, Vec<&std::path::Path>); 3] = [
+        ("exec form", vec![]),
+        ("PowerShell", vec![&powershell]),
+        ("Git Bash", vec![&bash, &bash]),
+    ];
+    for (i, (how, chain)) in chains.iter().enumerate() {
+        let session = format!("S{i}");
+        let payload = hook_event(&env, &session, "SessionStart", json!({"source": "startup"}));
+        let mut cmd = match chain.split_first() {
+            None => env.bgjobs(&["hook"]),
+            Some((first, rest)) => {
+                let mut cmd = std::process::Command::new(first);
+                for shell in rest {
+                    cmd.arg("run").arg(shell);
+                }
+                cmd.arg("run")
+                    .arg(bgjobs_bin())
+                    .arg("hook")
+                    .current_dir(&env.ws);
+                env.apply(&mut cmd);
+                cmd
+            }
+        };
+        cmd.stdin(std::fs::File::open(write_temp(&env, payload.as_bytes())).unwrap());
+        let out = output(cmd);
+        assert_eq!(out.status.code(), Some(0), "{how}: {}", stderr(&out));
+        let record = read_session(&env, &session).unwrap();
+        assert_eq!(
+            record["agent_process"]["pid"].as_u64(),
+            Some(u64::from(std::process::id())),
+            "{how}: the agent process is the one above the shells: {record}"
+        );
+    }
+}
+
 /// A job whose record says it ended is told by the very next hook: no
 /// reader may see the end in the record but not in what the hooks consult.
 /// (The end is polled in the record itself, as `show`, `status` and `wait`'s

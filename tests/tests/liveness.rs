@@ -1,8 +1,9 @@
 //! Liveness: no job stays `running` for a process that is gone, and a pid that
 //! now belongs to another process is never taken for the job's (nor signalled).
-#![cfg(unix)]
+//! A background job outlives whatever started it.
 
-use bgjobs_tests::proc::{pid_alive, signal};
+use bgjobs_store::ProcessIdentity;
+use bgjobs_tests::proc::{kill, pid_alive};
 use bgjobs_tests::*;
 
 fn pid_field(value: &Value) -> u32 {
@@ -24,7 +25,7 @@ fn impostor(pid: u32) -> Value {
 }
 
 #[test]
-fn worker_killed_with_sigkill_is_lost_and_its_command_is_stopped() {
+fn worker_killed_outright_is_lost_and_its_command_is_stopped() {
     let env = TestEnv::new();
     let id = env.start_helper(&[], &["sleep", "300"]);
     let job = env.wait_for_status(id, &["running"]);
@@ -33,7 +34,7 @@ fn worker_killed_with_sigkill_is_lost_and_its_command_is_stopped() {
     assert_ne!(worker, command);
     assert!(pid_alive(worker) && pid_alive(command));
 
-    assert!(signal(worker, libc::SIGKILL));
+    assert!(kill(worker));
     wait_dead(worker, "the killed worker");
 
     let status = env.status_json();
@@ -53,13 +54,13 @@ fn worker_killed_with_sigkill_is_lost_and_its_command_is_stopped() {
 }
 
 #[test]
-fn attached_run_killed_with_sigkill_is_lost() {
+fn attached_run_killed_outright_is_lost() {
     let env = TestEnv::new();
     let (run, id) = env.start_attached(&[&env.helper(), "sleep", "300"]);
     let job = env.wait_for_status(id, &["running"]);
     let command = pid_field(&job["pid"]);
 
-    assert!(signal(run, libc::SIGKILL));
+    assert!(kill(run));
     let _ = env.take_child(run).wait();
 
     let job = env.job(id);
@@ -122,11 +123,9 @@ fn pid_alive_with_another_start_time_is_not_the_job() {
 
 /// The worker is alive (its identity is right) but the command's pid now
 /// belongs to someone else: `cancel` records `cancelled` and signals no one.
-#[cfg(target_os = "linux")]
 #[test]
 fn cancel_never_signals_a_reused_command_pid() {
-    use bgjobs_tests::proc::stat;
-
+    let start = |pid| ProcessIdentity::of(pid).expect("a live process").start;
     let env = TestEnv::new();
     let id = env.start_helper(&[], &["exit", "0"]);
     env.wait_for_status(id, &["succeeded"]);
@@ -134,14 +133,14 @@ fn cancel_never_signals_a_reused_command_pid() {
 
     let worker = env.spawn_helper(&["sleep", "300"]);
     let stranger = env.spawn_helper(&["sleep", "300"]);
-    let worker_start = stat(worker).expect("worker stat").start;
+    let worker_start = start(worker);
     let mut record = env.read_record(id);
     record["status"] = json!("running");
     record["exit_code"] = Value::Null;
     record["finished_at"] = Value::Null;
     record["pid"] = json!(stranger);
     record["worker"] = json!({ "pid": worker, "start": worker_start });
-    record["process"] = json!({ "pid": stranger, "start": stat(stranger).unwrap().start + 1 });
+    record["process"] = json!({ "pid": stranger, "start": start(stranger) + 1 });
     env.write_record(id, &record);
     let mut index = env.read_index();
     index["active"] = json!([id]);
@@ -184,6 +183,7 @@ fn background_worker_has_its_own_session_and_command_its_own_group() {
 
 /// What session-end hooks used to do: kill the process group that started a
 /// background job. The job's worker and command are elsewhere and live on.
+#[cfg(unix)]
 #[test]
 fn background_job_survives_its_starters_process_group() {
     use std::os::unix::process::CommandExt;
@@ -232,9 +232,140 @@ fn wait_ends_when_the_worker_dies() {
     let mut waiter = env.bgjobs(&["wait", &id.to_string()]);
     waiter.stdout(std::process::Stdio::null());
     let waiter = env.spawn_tracked(waiter);
-    assert!(signal(worker, libc::SIGKILL));
+    assert!(kill(worker));
     let status = env.take_child(waiter).wait().unwrap();
     assert_eq!(status.code(), Some(125), "{status}");
     let job = env.job(id);
     assert_eq!(job["status"], "lost", "{job}");
+}
+
+/// Start a parent process that, once `gate` exists, runs
+/// `bgjobs run -b -- e2e-helper wait-file DONE` and then lingers, as an agent
+/// would. Returns its pid.
+fn spawn_starter(env: &TestEnv, gate: &std::path::Path, done: &std::path::Path) -> u32 {
+    let mut starter = std::process::Command::new(helper_bin());
+    starter
+        .arg("starter")
+        .arg(gate)
+        .arg(bgjobs_bin())
+        .args(["run", "-b", "--"])
+        .arg(helper_bin())
+        .arg("wait-file")
+        .arg(done)
+        .current_dir(&env.ws)
+        .stdout(std::process::Stdio::null());
+    env.apply(&mut starter);
+    env.spawn_tracked(starter)
+}
+
+/// Once the starter has run `run -b`: the job's id, worker and command.
+fn started_job(env: &TestEnv) -> (u64, u32, u32) {
+    let id = wait_until("the job to be recorded", DEADLINE, || {
+        env.workspace_dirs()
+            .first()
+            .and_then(|_| env.record_ids().first().copied())
+    });
+    let job = env.wait_for_status(id, &["running"]);
+    let command = pid_field(&job["pid"]);
+    let worker = pid_field(&env.read_record(id)["worker"]["pid"]);
+    (id, worker, command)
+}
+
+/// The job outlived its starter: it is running, every reading command works,
+/// and once its command ends `wait` reports success.
+fn assert_job_lives_on(env: &TestEnv, id: u64, worker: u32, command: u32, done: &std::path::Path) {
+    assert!(
+        pid_alive(worker) && pid_alive(command),
+        "the job died with its starter"
+    );
+    let status = env.status_json();
+    assert_eq!(find_job(&status, id).unwrap()["status"], "running");
+    let show = env.json(&["show", &id.to_string(), "--json"]);
+    assert_eq!(show["status"], "running", "{show}");
+    wait_until("the job's first output in its log", DEADLINE, || {
+        env.run_ok(&["logs", &id.to_string()])
+            .contains("waiting")
+            .then_some(())
+    });
+
+    std::fs::write(done, "go").unwrap();
+    let out = env.run(&["wait", &id.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("job {id} succeeded")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(env.run_ok(&["logs", &id.to_string()]).contains("done"));
+}
+
+/// The process that ran `bgjobs run -b` is killed outright (SIGKILL, or
+/// `TerminateProcess`): the background job runs on and is fully readable.
+#[test]
+fn background_job_survives_its_parent_being_killed() {
+    let env = TestEnv::new();
+    let (gate, done) = (env.root.join("gate"), env.root.join("done"));
+    let starter = spawn_starter(&env, &gate, &done);
+    std::fs::write(&gate, "go").unwrap();
+    let (id, worker, command) = started_job(&env);
+
+    assert!(kill(starter));
+    let _ = env.take_child(starter).wait();
+    wait_dead(starter, "the killed starter");
+    assert_job_lives_on(&env, id, worker, command, &done);
+}
+
+/// Windows: agents run their tools inside a Job Object (Node's libuv makes
+/// one that kills every process in it when it closes).
+#[cfg(windows)]
+mod job_objects {
+    use super::*;
+    use bgjobs_tests::proc::{skip_under_wine, JobObject};
+
+    /// The starter's Job Object permits breakaway: the worker leaves it, and
+    /// terminating that job (as the agent's exit would) leaves the job alive.
+    #[test]
+    fn background_job_breaks_away_from_a_job_object_that_allows_it() {
+        if skip_under_wine(
+            "background_job_breaks_away_from_a_job_object_that_allows_it",
+            "Wine's QueryInformationJobObject is a stub that reports no limit flags, so \
+             bgjobs cannot see that the job allows breakaway (JOB_OBJECT_LIMIT_BREAKAWAY_OK)",
+        ) {
+            return;
+        }
+        let env = TestEnv::new();
+        let (gate, done) = (env.root.join("gate"), env.root.join("done"));
+        let agent_job = JobObject::new(true, true).expect("a Job Object");
+        let starter = spawn_starter(&env, &gate, &done);
+        agent_job
+            .assign(starter)
+            .expect("the starter joins the job");
+        std::fs::write(&gate, "go").unwrap();
+        let (id, worker, command) = started_job(&env);
+
+        agent_job.terminate().expect("terminate the agent's job");
+        drop(agent_job);
+        wait_dead(starter, "the starter in the terminated job");
+        assert_job_lives_on(&env, id, worker, command, &done);
+    }
+
+    /// The starter's Job Object forbids breakaway: asking for it would fail
+    /// with "access denied", so the worker starts without it and the job runs.
+    #[test]
+    fn background_job_starts_inside_a_job_object_that_forbids_breakaway() {
+        let env = TestEnv::new();
+        let (gate, done) = (env.root.join("gate"), env.root.join("done"));
+        let agent_job = JobObject::new(false, false).expect("a Job Object");
+        let starter = spawn_starter(&env, &gate, &done);
+        agent_job
+            .assign(starter)
+            .expect("the starter joins the job");
+        std::fs::write(&gate, "go").unwrap();
+        let (id, worker, command) = started_job(&env);
+
+        // Only the starter dies: the job, still inside its Job Object, runs on.
+        assert!(kill(starter));
+        let _ = env.take_child(starter).wait();
+        assert_job_lives_on(&env, id, worker, command, &done);
+    }
 }

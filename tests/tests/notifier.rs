@@ -53,7 +53,6 @@ fn wait_is_woken_by_the_notifier() {
     assert!(env.job(id)["deliveries"]["notified_at"].is_string());
 }
 
-#[cfg(unix)]
 #[test]
 fn wait_falls_back_to_the_store_when_the_notifier_is_killed() {
     let env = TestEnv::new();
@@ -63,7 +62,7 @@ fn wait_falls_back_to_the_store_when_the_notifier_is_killed() {
     env.wait_for_status(id, &["running"]);
     let waiter = env.spawn_tracked(env.bgjobs(&["wait", &id.to_string()]));
     wait_for_connections(&env, 2);
-    assert!(proc::signal(pid, libc::SIGKILL));
+    assert!(proc::kill(pid));
     wait_until("the notifier to die", DEADLINE, || {
         (!proc::pid_alive(pid)).then_some(())
     });

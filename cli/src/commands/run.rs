@@ -8,7 +8,7 @@ use bgjobs_store::{Created, Job, NewJob, ProcessIdentity, Status, Store};
 
 use crate::args::RunArgs;
 use crate::context;
-use crate::failure::{exit_byte, Failure, Outcome};
+use crate::failure::{Failure, Outcome};
 use crate::output;
 use crate::platform;
 use crate::worker::{self, Mode, EXIT_INTERRUPTED};
@@ -110,9 +110,9 @@ fn run_attached(store: &Store, job: Job) -> Outcome {
                     .as_deref()
                     .unwrap_or("the command could not start")
             );
-            job.exit_code.map_or(1, exit_byte)
+            job.exit_code.map_or(1, platform::exit_code)
         }
         Status::Cancelled => EXIT_INTERRUPTED,
-        _ => exit_byte(job.wait_code()),
+        _ => platform::exit_code(job.wait_code()),
     })
 }

@@ -11,12 +11,13 @@ use serde::Serialize;
 
 use crate::args::WaitArgs;
 use crate::context;
-use crate::failure::{exit_byte, Failure, Outcome};
+use crate::failure::{Failure, Outcome};
 use crate::output;
+use crate::platform;
 use crate::waker::{Interest, Waker};
 
 /// Exit code when the timeout passes first.
-pub const EXIT_TIMEOUT: u8 = 124;
+pub const EXIT_TIMEOUT: i32 = 124;
 
 /// How a wait ended.
 pub struct Waited {
@@ -86,7 +87,7 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
     }
     Ok(ended
         .iter()
-        .map(|j| exit_byte(j.wait_code()))
+        .map(|j| platform::exit_code(j.wait_code()))
         .find(|&code| code != 0)
         .unwrap_or(0))
 }

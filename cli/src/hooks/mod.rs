@@ -114,14 +114,24 @@ const SHELLS: &[&str] = &[
     "cmd",
 ];
 
-/// The agent's process: the hook's parent, or the parent's parent when the
-/// hook was started through a shell. When it is gone, so is the session.
+/// How many shells deep a hook may be started: Git for Windows' `bash.exe`
+/// is a launcher that starts the real (MSYS) `bash.exe`, and a shell may run
+/// the hook through another one.
+const MAX_SHELLS: usize = 4;
+
+/// The agent's process: the hook's parent, or the first process above the
+/// shells the hook was started through (`sh -c`, PowerShell, Git Bash).
+/// When it is gone, so is the session.
 fn agent_process() -> Option<ProcessIdentity> {
-    let parent = ProcessIdentity::parent_of(std::process::id())?;
-    match parent.name() {
-        Some(name) if SHELLS.contains(&name.to_ascii_lowercase().as_str()) => {
-            ProcessIdentity::parent_of(parent.pid).or(Some(parent))
+    let mut process = ProcessIdentity::parent_of(std::process::id())?;
+    for _ in 0..MAX_SHELLS {
+        let is_shell = process
+            .name()
+            .is_some_and(|name| SHELLS.contains(&name.to_ascii_lowercase().as_str()));
+        match ProcessIdentity::parent_of(process.pid) {
+            Some(parent) if is_shell => process = parent,
+            _ => break,
         }
-        _ => Some(parent),
     }
+    Some(process)
 }

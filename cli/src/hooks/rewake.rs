@@ -14,7 +14,7 @@ use crate::waker::{Interest, Waker};
 use bgjobs::hook_event::Event;
 
 /// Exit code that makes Claude Code wake the session with our stderr.
-const EXIT_WAKE: u8 = 2;
+const EXIT_WAKE: i32 = 2;
 /// Longest sleep between looks (also how soon a superseded waiter without a
 /// notifier notices).
 const TICK: Duration = Duration::from_secs(1);

@@ -19,6 +19,15 @@ pub fn spawn_detached(cmd: &mut Command) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
+/// A job's exit code as this process's exit status: Unix keeps the low 8
+/// bits, and a non-zero code must never become 0.
+pub fn exit_code(code: i32) -> i32 {
+    match code & 0xff {
+        0 if code != 0 => 1,
+        byte => byte,
+    }
+}
+
 /// The signal that ended the process, if one did.
 pub fn signal_of(status: &ExitStatus) -> Option<i32> {
     status.signal()

@@ -64,6 +64,12 @@ fn keep_own_stdio_private() {
     }
 }
 
+/// A job's exit code as this process's exit status: Windows keeps all 32
+/// bits (an NTSTATUS such as 0xC0000005 passes through as it was reported).
+pub fn exit_code(code: i32) -> i32 {
+    code
+}
+
 /// Windows has no signals.
 pub fn signal_of(_status: &ExitStatus) -> Option<i32> {
     None

@@ -28,7 +28,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long output still in flight is awaited after the command exits.
 const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 /// Exit code of an attached `run` that was interrupted (as a shell: 128+SIGINT).
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// How the worker is attached to the caller.
 #[derive(Clone, Copy, PartialEq, Eq)]

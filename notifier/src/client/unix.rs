@@ -6,6 +6,14 @@ use std::time::Duration;
 use interprocess::local_socket::traits::Stream as _;
 use interprocess::local_socket::Stream;
 
+use crate::endpoint::Endpoint;
+
+/// Connect to the daemon's socket: a listening socket takes a connection at
+/// once (or refuses it when its backlog is full), so there is nothing to bound.
+pub fn connect(endpoint: &Endpoint, _limit: Duration) -> io::Result<Stream> {
+    Stream::connect(endpoint.name()?)
+}
+
 /// Bound how long a send may block.
 pub fn limit_send(stream: &Stream, limit: Duration) -> io::Result<()> {
     stream.set_send_timeout(Some(limit))

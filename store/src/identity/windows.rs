@@ -1,12 +1,15 @@
 //! Windows: `GetProcessTimes` creation time; a process that has exited (even
-//! while handles keep its object alive) counts as gone.
+//! while handles keep its object alive) counts as gone. Whether it has exited
+//! is its handle's state (signalled once it exits), not its exit code alone: a
+//! process may exit with code 259, `STILL_ACTIVE`.
 
-use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE, STILL_ACTIVE};
+use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE, STILL_ACTIVE, WAIT_TIMEOUT};
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
 };
 use windows_sys::Win32::System::Threading::{
-    GetExitCodeProcess, GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    GetExitCodeProcess, GetProcessTimes, OpenProcess, WaitForSingleObject,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
 };
 
 struct Handle(HANDLE);
@@ -22,13 +25,24 @@ impl Drop for Handle {
 pub fn start_time(pid: u32) -> Option<u64> {
     // SAFETY: plain Win32 calls on a handle we own; out-pointers are valid.
     unsafe {
-        let raw = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-        if raw.is_null() {
-            return None;
-        }
-        let handle = Handle(raw);
-        let mut code = 0u32;
-        if GetExitCodeProcess(handle.0, &mut code) == 0 || code != STILL_ACTIVE as u32 {
+        let query = PROCESS_QUERY_LIMITED_INFORMATION;
+        let raw = OpenProcess(query | PROCESS_SYNCHRONIZE, 0, pid);
+        let (handle, can_wait) = match raw.is_null() {
+            false => (Handle(raw), true),
+            // A process whose security grants us less: the exit code alone.
+            true => match OpenProcess(query, 0, pid) {
+                raw if raw.is_null() => return None,
+                raw => (Handle(raw), false),
+            },
+        };
+        let exited = match can_wait {
+            true => WaitForSingleObject(handle.0, 0) != WAIT_TIMEOUT,
+            false => {
+                let mut code = 0u32;
+                GetExitCodeProcess(handle.0, &mut code) == 0 || code != STILL_ACTIVE as u32
+            }
+        };
+        if exited {
             return None;
         }
         let zero = FILETIME {

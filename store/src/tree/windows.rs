@@ -1,6 +1,9 @@
 //! Windows: the command runs in a named Job Object, created before the
 //! command runs a single instruction (it is started suspended), so that every
 //! process it starts is in the job and `TerminateJobObject` ends them all.
+//! The job kills its processes when its last handle closes: the worker holds
+//! the only one, so a worker that dies (and whose job is then `lost`) leaves
+//! no unsupervised tree behind, as `lost` on Unix stops the orphaned group.
 
 use std::os::windows::io::AsRawHandle;
 use std::os::windows::process::CommandExt;
@@ -12,7 +15,9 @@ use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
 };
 use windows_sys::Win32::System::JobObjects::{
-    AssignProcessToJobObject, CreateJobObjectW, OpenJobObjectW, TerminateJobObject,
+    AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation, OpenJobObjectW,
+    SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows_sys::Win32::System::Threading::{
     OpenThread, ResumeThread, CREATE_NO_WINDOW, CREATE_SUSPENDED, THREAD_SUSPEND_RESUME,
@@ -80,6 +85,7 @@ pub fn spawn(cmd: &mut Command, name: &str) -> std::io::Result<(Child, Tree)> {
         return Err(std::io::Error::last_os_error());
     }
     let job = Handle(job);
+    kill_on_close(&job)?;
     let mut child = cmd
         .creation_flags(CREATE_NO_WINDOW | CREATE_SUSPENDED)
         .spawn()?;
@@ -92,6 +98,26 @@ pub fn spawn(cmd: &mut Command, name: &str) -> std::io::Result<(Child, Tree)> {
     }
     resume_threads(child.id());
     Ok((child, Tree { job }))
+}
+
+/// Make closing the job's last handle end every process in it.
+fn kill_on_close(job: &Handle) -> std::io::Result<()> {
+    // SAFETY: a zeroed limit structure is valid; only LimitFlags is set, and
+    // the size passed is the structure's.
+    let ok = unsafe {
+        let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+        info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+        SetInformationJobObject(
+            job.0,
+            JobObjectExtendedLimitInformation,
+            (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+            std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+        )
+    };
+    if ok == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Resume the (single) initial thread of a process started suspended.

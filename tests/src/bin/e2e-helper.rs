@@ -17,6 +17,15 @@
 //! e2e-helper spew BYTES [GATE]   (after GATE exists, when given) write BYTES of
 //!                                64-byte lines on stdout as fast as it can, then
 //!                                a final line "END"
+//! e2e-helper tree DEPTH          print "pid <own pid>", start `e2e-helper tree
+//!                                DEPTH-1` as a child (DEPTH > 0), sleep 300 s:
+//!                                a process tree DEPTH+1 deep whose pids are in
+//!                                the output
+//! e2e-helper run CMD..           run CMD (same stdio), exit with its exit code:
+//!                                a stand-in for a shell, under the shell's name
+//! e2e-helper starter GATE CMD..  once GATE exists, run CMD (same stdio) to its
+//!                                end, print "started <status>", sleep 300 s: a
+//!                                parent process that outlives what it started
 //! ```
 
 use std::io::Write;
@@ -49,9 +58,7 @@ fn main() {
             let path = std::path::Path::new(arg(1));
             println!("waiting");
             std::io::stdout().flush().expect("flush stdout");
-            while !path.exists() {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            wait_for(path);
             println!("done");
         }
         "store-writer" => store_writer(arg(1), args.get(2).and_then(|a| a.parse().ok())),
@@ -59,8 +66,47 @@ fn main() {
             arg(1).parse().unwrap_or_else(|_| usage(&args)),
             args.get(2).map(std::path::Path::new),
         ),
+        "tree" => tree(arg(1).parse().unwrap_or_else(|_| usage(&args))),
+        "run" => {
+            let cmd = args
+                .get(1..)
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| usage(&args));
+            let status = std::process::Command::new(&cmd[0]).args(&cmd[1..]).status();
+            std::process::exit(status.ok().and_then(|s| s.code()).unwrap_or(127));
+        }
+        "starter" => {
+            wait_for(std::path::Path::new(arg(1)));
+            let cmd = args
+                .get(2..)
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| usage(&args));
+            let status = std::process::Command::new(&cmd[0]).args(&cmd[1..]).status();
+            println!("started {status:?}");
+            std::io::stdout().flush().expect("flush stdout");
+            std::thread::sleep(Duration::from_secs(300));
+        }
         _ => usage(&args),
     }
+}
+
+fn wait_for(path: &std::path::Path) {
+    while !path.exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One level of a process tree: say who we are, start the next level, sleep.
+fn tree(depth: u32) {
+    println!("pid {}", std::process::id());
+    std::io::stdout().flush().expect("flush stdout");
+    let _child = (depth > 0).then(|| {
+        std::process::Command::new(std::env::current_exe().expect("current_exe"))
+            .args(["tree", &(depth - 1).to_string()])
+            .spawn()
+            .expect("spawn the next level")
+    });
+    std::thread::sleep(Duration::from_secs(300));
 }
 
 /// Store writes for the crash loop, through the store library as bgjobs
@@ -118,9 +164,7 @@ fn store_writer(op: &str, id: Option<u64>) {
 /// line may be cut short), then `END`.
 fn spew(bytes: u64, gate: Option<&std::path::Path>) {
     if let Some(gate) = gate {
-        while !gate.exists() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(gate);
     }
     let line = format!(
         "{:<63}\n",

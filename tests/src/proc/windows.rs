@@ -1,0 +1,119 @@
+//! Windows processes: liveness through the process's identity (exit code and
+//! creation time), `TerminateProcess`, Job Objects like the ones Claude Code
+//! (through libuv) runs its children in, and Wine detection.
+
+use std::io;
+
+use bgjobs_store::ProcessIdentity;
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+use windows_sys::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
+    SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+    JOB_OBJECT_LIMIT_BREAKAWAY_OK, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+};
+use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+use windows_sys::Win32::System::Threading::{
+    OpenProcess, TerminateProcess, PROCESS_SET_QUOTA, PROCESS_TERMINATE,
+};
+
+struct Handle(HANDLE);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: an owned, open handle, closed once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+fn open(pid: u32, access: u32) -> Option<Handle> {
+    // SAFETY: a plain query; the handle is owned by the returned guard.
+    let raw = unsafe { OpenProcess(access, 0, pid) };
+    (!raw.is_null()).then(|| Handle(raw))
+}
+
+/// Whether `pid` is a running process (one that has exited is dead, even
+/// while a handle keeps its object).
+pub fn pid_alive(pid: u32) -> bool {
+    ProcessIdentity::of(pid).is_some()
+}
+
+/// End `pid` at once with `TerminateProcess` (exit code 1). Returns whether
+/// it was terminated.
+pub fn kill(pid: u32) -> bool {
+    let Some(process) = open(pid, PROCESS_TERMINATE) else {
+        return false;
+    };
+    // SAFETY: an open handle with terminate access.
+    unsafe { TerminateProcess(process.0, 1) != 0 }
+}
+
+/// Whether this is Wine: its ntdll exports `wine_get_version`.
+pub fn is_wine() -> bool {
+    let ntdll: Vec<u16> = "ntdll.dll".encode_utf16().chain(Some(0)).collect();
+    // SAFETY: NUL-terminated names; ntdll is always loaded.
+    unsafe {
+        let module = GetModuleHandleW(ntdll.as_ptr());
+        !module.is_null() && GetProcAddress(module, c"wine_get_version".as_ptr().cast()).is_some()
+    }
+}
+
+/// A Job Object as a parent process may run its children in: every process
+/// assigned to it, and every process they start, is in the job. Closing the
+/// last handle (dropping this) ends them all when `kill_on_close` is set.
+pub struct JobObject {
+    job: Handle,
+}
+
+impl JobObject {
+    /// An anonymous job; `breakaway_ok` lets its processes start children
+    /// outside it with `CREATE_BREAKAWAY_FROM_JOB`.
+    pub fn new(kill_on_close: bool, breakaway_ok: bool) -> io::Result<Self> {
+        // SAFETY: anonymous job, default security; the handle is owned.
+        let raw = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
+        if raw.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        let job = Handle(raw);
+        // SAFETY: a zeroed limit structure is valid; only LimitFlags is set.
+        let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
+        if kill_on_close {
+            info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+        }
+        if breakaway_ok {
+            info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_BREAKAWAY_OK;
+        }
+        // SAFETY: the structure is the size the class names.
+        let ok = unsafe {
+            SetInformationJobObject(
+                job.0,
+                JobObjectExtendedLimitInformation,
+                (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            )
+        };
+        if ok == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { job })
+    }
+
+    /// Put the running process `pid` in the job.
+    pub fn assign(&self, pid: u32) -> io::Result<()> {
+        let process = open(pid, PROCESS_SET_QUOTA | PROCESS_TERMINATE)
+            .ok_or_else(io::Error::last_os_error)?;
+        // SAFETY: both handles are open with the access the call needs.
+        if unsafe { AssignProcessToJobObject(self.job.0, process.0) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// End every process in the job.
+    pub fn terminate(&self) -> io::Result<()> {
+        // SAFETY: our own open job handle.
+        if unsafe { TerminateJobObject(self.job.0, 1) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
