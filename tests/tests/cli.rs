@@ -98,11 +98,14 @@ fn attached_run_with_timeout_exits_125_and_is_timed_out() {
     assert!(!job["reason"].as_str().unwrap_or_default().is_empty());
 }
 
-#[cfg(unix)]
+/// Unix: a script without the execute bit. Windows: a `.exe` that is not a
+/// program (ERROR_BAD_EXE_FORMAT).
 #[test]
 fn command_that_cannot_execute_is_126() {
     let env = TestEnv::new();
-    let script = env.root.join("not-executable");
+    let script = env
+        .root
+        .join(format!("not-executable{}", std::env::consts::EXE_SUFFIX));
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     let out = env.run(&["run", "--", script.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(126));
@@ -112,17 +115,23 @@ fn command_that_cannot_execute_is_126() {
     assert!(!job["reason"].as_str().unwrap_or_default().is_empty());
 }
 
-#[cfg(unix)]
 #[test]
 fn background_log_keeps_stdout_and_stderr_in_order() {
     let env = TestEnv::new();
-    let id = env.start(&[], &["sh", "-c", "echo a; echo b >&2; echo c; echo d >&2"]);
+    let (shell, expected) = match cfg!(windows) {
+        true => (
+            ["cmd", "/C", "echo a&echo b>&2&echo c&echo d>&2"],
+            "a\r\nb\r\nc\r\nd\r\n",
+        ),
+        false => (
+            ["sh", "-c", "echo a; echo b >&2; echo c; echo d >&2"],
+            "a\nb\nc\nd\n",
+        ),
+    };
+    let id = env.start(&[], &shell);
     env.wait_for_status(id, &["succeeded"]);
-    assert_eq!(
-        std::fs::read_to_string(env.log_file(id)).unwrap(),
-        "a\nb\nc\nd\n"
-    );
-    assert_eq!(env.run_ok(&["logs", &id.to_string()]), "a\nb\nc\nd\n");
+    assert_eq!(std::fs::read_to_string(env.log_file(id)).unwrap(), expected);
+    assert_eq!(env.run_ok(&["logs", &id.to_string()]), expected);
 }
 
 #[test]

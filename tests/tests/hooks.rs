@@ -795,7 +795,6 @@ fn context_stays_under_claude_codes_cap() {
 
 /// A job that ends because its worker died (found `lost`) has ended too:
 /// the waiter wakes the session for it like for any other end.
-#[cfg(unix)]
 #[test]
 fn rewake_wakes_when_a_job_is_found_lost() {
     let env = TestEnv::with_config(CONFIG);
@@ -810,7 +809,7 @@ fn rewake_wakes_when_a_job_is_found_lost() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(waiter.running());
 
-    assert!(proc::signal(worker, libc::SIGKILL));
+    assert!(proc::kill(worker));
     let out = waiter.finish(DEADLINE);
     let status = env.job(id);
     assert_eq!(status["status"], "lost", "{status}");

@@ -124,6 +124,30 @@ fn ten_simultaneous_starts_leave_one_daemon() {
     }
 }
 
+/// Windows: while the daemon serves, its pipe name cannot be taken over by a
+/// second server (the first instance is created with
+/// `FILE_FLAG_FIRST_PIPE_INSTANCE`), and a second daemon bows out at once.
+#[cfg(windows)]
+#[test]
+fn a_second_server_cannot_take_over_the_pipe_name() {
+    let env = TestEnv::new();
+    let status = start_notifier(&env);
+    let pipe = status["endpoint"].as_str().unwrap();
+    assert!(pipe.starts_with(r"\\.\pipe\bgjobs-"), "{pipe}");
+    let err = proc::create_first_pipe_instance(pipe).expect_err("the pipe name is taken");
+    assert_eq!(
+        err.raw_os_error(),
+        Some(5),
+        "ERROR_ACCESS_DENIED expected: {err}"
+    );
+
+    let out = env.run(&["notifier", "run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
+    let now = notifier_status(&env).expect("the first daemon still answers");
+    assert_eq!(now["pid"], status["pid"]);
+}
+
 #[test]
 fn idle_notifier_exits() {
     let env = TestEnv::with_config("idle_timeout = \"1s\"\n");

@@ -226,7 +226,6 @@ fn log_over_its_bound_keeps_the_newest_output() {
 
 /// `keep_finished = N` keeps N finished jobs, not N+1: checked once each
 /// job's worker has exited (its automatic prune is then done).
-#[cfg(unix)]
 #[test]
 fn keep_finished_is_an_exact_bound() {
     let env = TestEnv::with_config("keep_finished = 2\n");
@@ -249,7 +248,6 @@ fn keep_finished_is_an_exact_bound() {
 
 /// A queued job (recorded, its command not started yet, its owner alive) is
 /// never pruned either.
-#[cfg(target_os = "linux")]
 #[test]
 fn prune_never_removes_a_queued_job() {
     let env = TestEnv::new();
@@ -262,7 +260,9 @@ fn prune_never_removes_a_queued_job() {
 
     // Hand-write job `id` back to queued, owned by a live process.
     let owner = env.spawn_helper(&["sleep", "300"]);
-    let start = proc::stat(owner).expect("owner stat").start;
+    let start = bgjobs_store::ProcessIdentity::of(owner)
+        .expect("the owner runs")
+        .start;
     let mut record = env.read_record(id);
     for field in ["exit_code", "finished_at", "started_at", "pid", "process"] {
         record[field] = Value::Null;

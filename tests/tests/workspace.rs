@@ -281,3 +281,69 @@ fn same_directory_name_in_two_places_is_two_workspaces() {
     assert_eq!(ids_of(&sa), vec![1]);
     assert_eq!(ids_of(&sb), vec![1]);
 }
+
+/// A workspace, a state root and a command argument with spaces and
+/// non-ASCII characters: every path and the output come through unchanged
+/// (Windows: wide-character APIs and quoting of the worker's command line).
+#[test]
+fn paths_with_spaces_and_non_ascii_characters_work() {
+    let env = TestEnv::new();
+    let ws = env.root.join("my wörk späce ✓");
+    std::fs::create_dir_all(ws.join(".git")).unwrap();
+    let ws = std::fs::canonicalize(&ws).unwrap();
+    let home = env.root.join("state hömé ✓");
+    let bgjobs = |args: &[&str]| {
+        let mut cmd = env.bgjobs_in(&ws, args);
+        cmd.env("BGJOBS_HOME", &home);
+        cmd
+    };
+    let text = "héllo wörld \"quoted\" ✓";
+    let helper = env.helper();
+    let id = parse_id(&ok(bgjobs(&["run", "-b", "--", &helper, "print", text])));
+    let out = output(bgjobs(&["wait", &id.to_string()]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let logs = ok(bgjobs(&["logs", &id.to_string()]));
+    assert_eq!(logs.trim_end(), text);
+
+    let status = parse_json(&ok(bgjobs(&["status", "--all", "--json"])));
+    assert_eq!(workspace_of(&status), path_str(&ws));
+    let job = find_job(&status, id).unwrap();
+    assert_eq!(job["command"][2], text, "{job}");
+    assert!(same_path(&job["cwd"], &ws), "{job}");
+    let log_path = job["log_path"].as_str().unwrap();
+    assert!(
+        Path::new(log_path).starts_with(&home),
+        "{log_path} is under {}",
+        home.display()
+    );
+    let _ = output(bgjobs(&["notifier", "stop"]));
+}
+
+/// Windows: without `BGJOBS_HOME` the state lives in the local application
+/// data directory (`%LOCALAPPDATA%\bgjobs`), not the roaming profile.
+#[cfg(windows)]
+#[test]
+fn the_default_state_root_is_local_app_data() {
+    let env = TestEnv::new();
+    let local = std::env::var_os("LOCALAPPDATA").expect("LOCALAPPDATA is set");
+    let helper = env.helper();
+    let mut cmd = env.bgjobs(&["run", "-b", "--json", "--", &helper, "exit", "0"]);
+    cmd.env_remove("BGJOBS_HOME");
+    let job = parse_json(&ok(cmd));
+    let log_path = job["log_path"].as_str().unwrap().to_string();
+    let expected = Path::new(&local).join("bgjobs");
+    // Leave nothing behind in the real profile's directory.
+    let mut wait = env.bgjobs(&["wait", &job["id"].to_string()]);
+    wait.env_remove("BGJOBS_HOME");
+    let _ = output(wait);
+    for args in [&["prune", "--keep", "0"][..], &["notifier", "stop"]] {
+        let mut cmd = env.bgjobs(args);
+        cmd.env_remove("BGJOBS_HOME");
+        let _ = output(cmd);
+    }
+    assert!(
+        Path::new(&log_path).starts_with(&expected),
+        "{log_path} is not under {}",
+        expected.display()
+    );
+}

@@ -3,7 +3,9 @@
 //! is its handle's state (signalled once it exits), not its exit code alone: a
 //! process may exit with code 259, `STILL_ACTIVE`.
 
-use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE, STILL_ACTIVE, WAIT_TIMEOUT};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, GetLastError, ERROR_BAD_LENGTH, FILETIME, HANDLE, STILL_ACTIVE, WAIT_TIMEOUT,
+};
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
 };
@@ -57,12 +59,23 @@ pub fn start_time(pid: u32) -> Option<u64> {
     }
 }
 
+/// How many times a snapshot taken while processes start and exit is retried.
+const SNAPSHOT_RETRIES: usize = 20;
+
 /// Every process as (pid, parent pid, executable name), from a ToolHelp snapshot.
 fn processes() -> Vec<(u32, u32, String)> {
     let mut all = Vec::new();
     // SAFETY: the snapshot handle is owned and closed; the entry is sized.
     unsafe {
-        let snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+        // "If the function fails with ERROR_BAD_LENGTH, retry the function
+        // until it succeeds" (it does while processes come and go).
+        let mut snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+        for _ in 0..SNAPSHOT_RETRIES {
+            if !(snap.is_null() || snap as isize == -1) || GetLastError() != ERROR_BAD_LENGTH {
+                break;
+            }
+            snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+        }
         if snap.is_null() || snap as isize == -1 {
             return all;
         }

@@ -47,6 +47,38 @@ pub fn kill(pid: u32) -> bool {
     unsafe { TerminateProcess(process.0, 1) != 0 }
 }
 
+/// Try to create the first instance of the named pipe `path`
+/// (`\\.\pipe\NAME`), as a second daemon would: `FILE_FLAG_FIRST_PIPE_INSTANCE`
+/// fails while another server holds the name. The instance is closed again.
+pub fn create_first_pipe_instance(path: &str) -> io::Result<()> {
+    use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_FLAG_FIRST_PIPE_INSTANCE, PIPE_ACCESS_DUPLEX,
+    };
+    use windows_sys::Win32::System::Pipes::{
+        CreateNamedPipeW, PIPE_TYPE_BYTE, PIPE_UNLIMITED_INSTANCES,
+    };
+    let wide: Vec<u16> = path.encode_utf16().chain(Some(0)).collect();
+    // SAFETY: a NUL-terminated name and default security; the handle is owned.
+    let raw = unsafe {
+        CreateNamedPipeW(
+            wide.as_ptr(),
+            PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE,
+            PIPE_TYPE_BYTE,
+            PIPE_UNLIMITED_INSTANCES,
+            4096,
+            4096,
+            0,
+            std::ptr::null(),
+        )
+    };
+    if raw == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    drop(Handle(raw));
+    Ok(())
+}
+
 /// Whether this is Wine: its ntdll exports `wine_get_version`.
 pub fn is_wine() -> bool {
     let ntdll: Vec<u16> = "ntdll.dll".encode_utf16().chain(Some(0)).collect();
