@@ -42,7 +42,10 @@ pub async fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Me
 }
 
 /// Look at every workspace: deliver what is pending (including jobs found
-/// lost just now). Returns whether any job is still running.
+/// lost just now). Returns whether to look again soon: a job is still
+/// running, or a delivery could not be recorded (on Windows a reader holding
+/// the record open can outlast the write's retries) and must be retried
+/// rather than left until the daemon's idle exit.
 pub fn sweep(shared: &Arc<Shared>) -> bool {
     let stores = match Store::all(&shared.options.root, &shared.options.config) {
         Ok(stores) => stores,
@@ -51,13 +54,13 @@ pub fn sweep(shared: &Arc<Shared>) -> bool {
             return false;
         }
     };
-    let mut running = false;
+    let mut again = false;
     for store in stores {
         let ids = [store.active_ids(), store.undelivered_ids()];
         for id in ids.into_iter().flatten().flatten() {
             match store.get(id) {
-                Ok(job) if job.status.is_active() => running = true,
-                Ok(job) => deliver(shared, &store, job),
+                Ok(job) if job.status.is_active() => again = true,
+                Ok(job) => again |= !deliver(shared, &store, job),
                 Err(_) => {} // pruned or corrupt: reported by `status`
             }
         }
@@ -67,7 +70,7 @@ pub fn sweep(shared: &Arc<Shared>) -> bool {
             .stores
             .insert(store.workspace().to_path_buf(), store);
     }
-    running
+    again
 }
 
 /// The final clean-up: a broker nothing holds any more is torn down, by
@@ -109,18 +112,20 @@ fn store_for(shared: &Shared, workspace: &Path) -> Option<Store> {
 
 /// Deliver a final job once: subscribers first (they are waiting), then the
 /// record of the delivery, claiming the desktop notification in the same
-/// write so that no restart can show it twice.
-fn deliver(shared: &Arc<Shared>, store: &Store, job: Job) {
+/// write so that no restart can show it twice. Returns whether the job's
+/// delivery is on record.
+fn deliver(shared: &Arc<Shared>, store: &Store, job: Job) -> bool {
     if !job.undelivered() {
-        return;
+        return true;
     }
     wake(shared, store.workspace(), &job);
-    record(shared, store, job);
+    record(shared, store, job)
 }
 
 /// Record the delivery of `job`, claiming its desktop notification in the
-/// same write so that no restart can show it twice.
-fn record(shared: &Arc<Shared>, store: &Store, job: Job) {
+/// same write so that no restart can show it twice. Returns whether it was
+/// recorded.
+fn record(shared: &Arc<Shared>, store: &Store, job: Job) -> bool {
     let want_desktop = shared.options.desktop.is_some() && job.background;
     let mut claimed = false;
     let recorded = store.update(job.id, |j| {
@@ -137,11 +142,15 @@ fn record(shared: &Arc<Shared>, store: &Store, job: Job) {
             if claimed {
                 queue_desktop(shared, job);
             }
+            true
         }
-        Err(e) => eprintln!(
-            "bgjobs notifier: cannot record delivery of job {}: {e}",
-            job.id
-        ),
+        Err(e) => {
+            eprintln!(
+                "bgjobs notifier: cannot record delivery of job {}: {e}",
+                job.id
+            );
+            false
+        }
     }
 }
 

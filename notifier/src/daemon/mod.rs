@@ -148,11 +148,12 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
     });
     shared.touch();
     // Deliver what a previous daemon left pending (or nobody reported).
-    let running = delivery::sweep(&shared);
-    // With jobs running, look again soon: a worker killed outright never
-    // reports, and its job is found lost (and delivered) only by looking.
-    // With none, sleep on the socket until the idle period ends.
-    let mut sweep_at = running.then(|| Instant::now() + LIVENESS_SWEEP);
+    let again = delivery::sweep(&shared);
+    // With jobs running (or a delivery to retry), look again soon: a worker
+    // killed outright never reports, and its job is found lost (and
+    // delivered) only by looking. With none, sleep on the socket until the
+    // idle period ends.
+    let mut sweep_at = again.then(|| Instant::now() + LIVENESS_SWEEP);
     loop {
         let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
         let wake = sweep_at.unwrap_or(last + idle);
@@ -174,11 +175,11 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
                 sweep_at.get_or_insert_with(|| Instant::now() + LIVENESS_SWEEP);
             }
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
-                let running = delivery::sweep(&shared);
-                sweep_at = running.then(|| Instant::now() + LIVENESS_SWEEP);
+                let again = delivery::sweep(&shared);
+                sweep_at = again.then(|| Instant::now() + LIVENESS_SWEEP);
                 let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
                 let connections = shared.lock().connections;
-                if !running && connections == 0 && last.elapsed() >= idle {
+                if !again && connections == 0 && last.elapsed() >= idle {
                     break;
                 }
             }

@@ -3,6 +3,7 @@
 //! is its handle's state (signalled once it exits), not its exit code alone: a
 //! process may exit with code 259, `STILL_ACTIVE`.
 
+use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessBasicInformation};
 use windows_sys::Win32::Foundation::{
     CloseHandle, GetLastError, ERROR_BAD_LENGTH, FILETIME, HANDLE, STILL_ACTIVE, WAIT_TIMEOUT,
 };
@@ -10,7 +11,8 @@ use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
 };
 use windows_sys::Win32::System::Threading::{
-    GetExitCodeProcess, GetProcessTimes, OpenProcess, WaitForSingleObject,
+    GetExitCodeProcess, GetProcessTimes, OpenProcess, QueryFullProcessImageNameW,
+    WaitForSingleObject, PROCESS_BASIC_INFORMATION, PROCESS_NAME_WIN32,
     PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
 };
 
@@ -62,8 +64,8 @@ pub fn start_time(pid: u32) -> Option<u64> {
 /// How many times a snapshot taken while processes start and exit is retried.
 const SNAPSHOT_RETRIES: usize = 20;
 
-/// Every process as (pid, parent pid, executable name), from a ToolHelp snapshot.
-fn processes() -> Vec<(u32, u32, String)> {
+/// Every process as (pid, parent pid), from a ToolHelp snapshot.
+fn processes() -> Vec<(u32, u32)> {
     let mut all = Vec::new();
     // SAFETY: the snapshot handle is owned and closed; the entry is sized.
     unsafe {
@@ -84,28 +86,60 @@ fn processes() -> Vec<(u32, u32, String)> {
         entry.dwSize = std::mem::size_of::<PROCESSENTRY32W>() as u32;
         let mut ok = Process32FirstW(snap.0, &mut entry);
         while ok != 0 {
-            let len = entry
-                .szExeFile
-                .iter()
-                .position(|&c| c == 0)
-                .unwrap_or(entry.szExeFile.len());
-            let name = String::from_utf16_lossy(&entry.szExeFile[..len]);
-            all.push((entry.th32ProcessID, entry.th32ParentProcessID, name));
+            all.push((entry.th32ProcessID, entry.th32ParentProcessID));
             ok = Process32NextW(snap.0, &mut entry);
         }
     }
     all
 }
 
-/// Parent pid.
+/// `pid`, opened for queries (`None`: gone, or not ours to look at).
+fn open_for_query(pid: u32) -> Option<Handle> {
+    // SAFETY: a plain open; the handle is owned by the guard.
+    let raw = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    (!raw.is_null()).then(|| Handle(raw))
+}
+
+/// Parent pid, asked of the process itself (a ToolHelp snapshot of every
+/// process would cost more, and can miss one while processes churn).
 pub fn parent_pid(pid: u32) -> Option<u32> {
-    processes().into_iter().find(|p| p.0 == pid).map(|p| p.1)
+    let handle = open_for_query(pid)?;
+    // SAFETY: the structure is the size the information class names, and
+    // zeroed is a valid value for it.
+    unsafe {
+        let mut info: PROCESS_BASIC_INFORMATION = std::mem::zeroed();
+        let status = NtQueryInformationProcess(
+            handle.0,
+            ProcessBasicInformation,
+            (&mut info as *mut PROCESS_BASIC_INFORMATION).cast(),
+            std::mem::size_of::<PROCESS_BASIC_INFORMATION>() as u32,
+            std::ptr::null_mut(),
+        );
+        (status >= 0).then_some(info.InheritedFromUniqueProcessId as u32)
+    }
 }
 
 /// The executable name of `pid`, without `.exe`.
 pub fn name(pid: u32) -> Option<String> {
-    let name = processes().into_iter().find(|p| p.0 == pid)?.2;
-    Some(name.strip_suffix(".exe").unwrap_or(&name).to_string())
+    let handle = open_for_query(pid)?;
+    let mut buf = vec![0u16; 32 * 1024];
+    let mut len = buf.len() as u32;
+    // SAFETY: `buf` holds `len` wide characters; the call writes at most that.
+    let ok = unsafe {
+        QueryFullProcessImageNameW(handle.0, PROCESS_NAME_WIN32, buf.as_mut_ptr(), &mut len)
+    };
+    if ok == 0 {
+        return None;
+    }
+    let path = String::from_utf16_lossy(&buf[..len as usize]);
+    let file = path.rsplit(['\\', '/']).next().unwrap_or(&path);
+    let stem = match file.len().checked_sub(4) {
+        Some(at) if file.is_char_boundary(at) && file[at..].eq_ignore_ascii_case(".exe") => {
+            &file[..at]
+        }
+        _ => file,
+    };
+    Some(stem.to_string())
 }
 
 /// Direct children of `pid`.
