@@ -649,10 +649,12 @@ fn session_start_through_powershell_or_git_bash_records_the_agent() {
     std::fs::create_dir_all(&shells).unwrap();
     let shell = |name: &str| {
         let path = shells.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-        // A hard link, not a copy: a copy is open for writing a moment, and a
-        // process another test forks meanwhile would hold it open and make
-        // running it fail ("text file busy").
-        if std::fs::hard_link(helper_bin(), &path).is_err() {
+        // Unix: a hard link, not a copy: a copy is open for writing a moment,
+        // and a process another test forks meanwhile would hold it open and
+        // make running it fail ("text file busy"). Windows: a copy, since
+        // Wine names a process after the first path that mapped its file,
+        // and a hard link shares the helper's file (and so its name).
+        if cfg!(windows) || std::fs::hard_link(helper_bin(), &path).is_err() {
             std::fs::copy(helper_bin(), &path).unwrap();
         }
         path
