@@ -171,15 +171,22 @@ fn idle_notifier_exits() {
     }
 }
 
-#[cfg(unix)]
 mod raw {
-    //! Speaking the wire protocol directly, as a broken or hostile peer would.
+    //! Speaking the wire protocol directly, as a broken or hostile peer would:
+    //! through the Unix socket, or the named pipe opened as a file.
 
     use std::io::{BufRead, BufReader, Read, Write};
+    #[cfg(unix)]
     use std::os::unix::net::UnixStream;
+    #[cfg(unix)]
     use std::time::Duration;
 
     use super::*;
+
+    #[cfg(unix)]
+    type Peer = UnixStream;
+    #[cfg(windows)]
+    type Peer = std::fs::File;
 
     pub fn endpoint(env: &TestEnv) -> String {
         notifier_status(env).expect("notifier up")["endpoint"]
@@ -188,11 +195,12 @@ mod raw {
             .to_string()
     }
 
-    pub fn connect(env: &TestEnv) -> UnixStream {
+    pub fn connect(env: &TestEnv) -> Peer {
         connect_to(&endpoint(env))
     }
 
-    fn connect_to(endpoint: &str) -> UnixStream {
+    #[cfg(unix)]
+    fn connect_to(endpoint: &str) -> Peer {
         let stream = UnixStream::connect(endpoint).expect("connect to the notifier socket");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -200,19 +208,53 @@ mod raw {
         stream
     }
 
+    /// A pipe has no read timeout: a hang is bounded by the test runner.
+    /// While every instance is busy (ERROR_PIPE_BUSY, 231), try again, as
+    /// bgjobs' own clients do.
+    #[cfg(windows)]
+    fn connect_to(endpoint: &str) -> Peer {
+        wait_until("a free instance of the notifier pipe", DEADLINE, || {
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(endpoint)
+            {
+                Err(e) if e.raw_os_error() == Some(231) => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    None
+                }
+                opened => Some(opened.expect("connect to the notifier pipe")),
+            }
+        })
+    }
+
     /// Send `bytes`, read every line until the daemon closes the connection.
     pub fn exchange(endpoint: &str, bytes: &[u8]) -> Vec<String> {
-        let mut stream = connect_to(endpoint);
+        let stream = connect_to(endpoint);
         // The daemon may close before reading all of an oversized line.
-        let _ = stream.write_all(bytes);
-        let _ = stream.shutdown(std::net::Shutdown::Write);
+        #[cfg(unix)]
+        {
+            let _ = (&stream).write_all(bytes);
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        }
+        // A pipe cannot be half-closed (every message here ends the
+        // exchange), and a write the daemon stops reading may block: write
+        // from a thread of its own, read here.
+        #[cfg(windows)]
+        {
+            let mut writer = stream.try_clone().expect("clone the pipe handle");
+            let bytes = bytes.to_vec();
+            std::thread::spawn(move || {
+                let _ = writer.write_all(&bytes);
+            });
+        }
         let mut text = String::new();
         let _ = BufReader::new(&stream).read_to_string(&mut text);
         text.lines().map(str::to_string).collect()
     }
 
     /// Send one line and read one reply line, keeping the connection open.
-    pub fn request(stream: &mut UnixStream, line: &str) -> Value {
+    pub fn request(stream: &mut Peer, line: &str) -> Value {
         stream.write_all(format!("{line}\n").as_bytes()).unwrap();
         let mut reply = String::new();
         BufReader::new(&*stream).read_line(&mut reply).unwrap();
@@ -278,6 +320,7 @@ mod raw {
         assert_eq!(reply["type"], "hello");
         // The silent one is closed by the daemon after its first-message timeout.
         let mut buf = [0u8; 16];
+        #[cfg(unix)]
         silent
             .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();
@@ -329,6 +372,7 @@ mod raw {
 
     /// Run as another user by `a_peer_with_another_uid_is_refused`: connect
     /// to the socket named by BGJOBS_PEER_PROBE and print what the daemon says.
+    #[cfg(unix)]
     #[test]
     fn peer_probe() {
         let Some(path) = std::env::var_os("BGJOBS_PEER_PROBE") else {
@@ -341,6 +385,7 @@ mod raw {
         println!("PEER-REPLY {}", text.trim());
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_peer_with_another_uid_is_refused() {
         use std::os::unix::fs::PermissionsExt;
