@@ -90,3 +90,70 @@ fn sixteen_processes_start_800_jobs_without_losing_one() {
         );
     }
 }
+
+/// Windows refuses to rename over a file that another program (an editor, a
+/// virus scanner, a script reading the store) holds open without delete
+/// sharing. Writers retry the rename briefly, so a `run -b` and a job's end
+/// both land while a reader holds the very file they replace.
+#[cfg(windows)]
+#[test]
+fn writes_wait_out_a_reader_holding_the_file_open() {
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// Share read access only: no `FILE_SHARE_DELETE`, so no rename over it.
+    const FILE_SHARE_READ: u32 = 0x1;
+    const HOLD: Duration = Duration::from_millis(400);
+
+    /// Open `path` as such a reader does and keep it open for `HOLD`, on a
+    /// thread; returns once the file is held.
+    fn hold(path: &Path) -> std::thread::JoinHandle<()> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .share_mode(FILE_SHARE_READ)
+            .open(path)
+            .unwrap_or_else(|e| panic!("hold {}: {e}", path.display()));
+        // The hold is real: a plain rename over the file is refused.
+        let probe = path.with_extension("probe");
+        std::fs::write(&probe, b"{}").expect("write probe");
+        let refused = std::fs::rename(&probe, path);
+        let _ = std::fs::remove_file(&probe);
+        assert!(refused.is_err(), "a rename over a held file succeeded");
+        std::thread::spawn(move || {
+            std::thread::sleep(HOLD);
+            drop(file);
+        })
+    }
+
+    let env = TestEnv::new();
+    let gate = env.root.join("gate");
+    let id = env.start_helper(&[], &["wait-file", gate.to_str().unwrap()]);
+    env.wait_for_status(id, &["running"]);
+
+    // `run -b` rewrites the index (and its record) while the index is held.
+    let reader = hold(&env.store_dir().join("index.json"));
+    let second = env.start_helper(&[], &["exit", "0"]);
+    reader.join().expect("reader thread");
+
+    // The worker records the job's end while its record is held.
+    let reader = hold(&env.job_file(id));
+    std::fs::write(&gate, b"").expect("open the gate");
+    reader.join().expect("reader thread");
+
+    for job in [id, second] {
+        let out = output(env.bgjobs(&["wait", &job.to_string(), "--timeout", "60s"]));
+        assert_eq!(out.status.code(), Some(0), "wait {job}: {}", stderr(&out));
+        assert_eq!(env.status_of(job), "succeeded");
+    }
+    let status = env.status_json();
+    assert_eq!(status["warnings"], json!([]));
+    for path in walk(&env.store_dir()) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !name.contains(".corrupt-"),
+            "moved aside: {}",
+            path.display()
+        );
+    }
+}
