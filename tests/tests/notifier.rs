@@ -155,6 +155,33 @@ fn a_second_server_cannot_take_over_the_pipe_name() {
     );
 }
 
+/// Windows: the pipe's DACL is protected (nothing inherited) and allows the
+/// current user and SYSTEM only: no Everyone, no other user, no group.
+#[cfg(windows)]
+#[test]
+fn the_pipe_admits_only_the_current_user() {
+    let env = TestEnv::new();
+    let status = start_notifier(&env);
+    let pipe = status["endpoint"].as_str().unwrap();
+    let dacl = proc::pipe_dacl(pipe).expect("read the pipe's DACL");
+    let user = proc::current_user_sid().expect("the current user's SID");
+
+    let aces = dacl
+        .strip_prefix("D:P")
+        .unwrap_or_else(|| panic!("the DACL is not protected: {dacl}"));
+    let mut trustees: Vec<&str> = aces
+        .split_terminator(')')
+        .map(|ace| {
+            assert!(ace.starts_with("(A;"), "not an allow ACE: {ace} in {dacl}");
+            ace.rsplit(';').next().unwrap()
+        })
+        .collect();
+    trustees.sort_unstable();
+    let mut expected = vec![user.as_str(), "SY"];
+    expected.sort_unstable();
+    assert_eq!(trustees, expected, "{dacl}");
+}
+
 #[test]
 fn idle_notifier_exits() {
     let env = TestEnv::with_config("idle_timeout = \"1s\"\n");

@@ -79,6 +79,128 @@ pub fn create_first_pipe_instance(path: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// The SID of the user the tests run as ("S-1-5-21-…"), from the token.
+pub fn current_user_sid() -> io::Result<String> {
+    use windows_sys::Win32::Security::{GetTokenInformation, TokenUser, TOKEN_QUERY, TOKEN_USER};
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: this process's pseudo-handle; the token handle is owned below.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut raw) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let token = Handle(raw);
+    let mut buf = vec![0u64; 128];
+    let mut len = 0;
+    // SAFETY: `buf` is 1 KiB, aligned; far more than a TOKEN_USER and its SID.
+    let ok =
+        unsafe { GetTokenInformation(token.0, TokenUser, buf.as_mut_ptr().cast(), 1024, &mut len) };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success the buffer starts with a TOKEN_USER.
+    let sid = unsafe { (*buf.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+    sid_text(sid)
+}
+
+/// The DACL of the named pipe `path` (`\\.\pipe\NAME`) in SDDL
+/// ("D:P(A;;FA;;;SY)…"), read through a client handle opened for
+/// `READ_CONTROL` only.
+pub fn pipe_dacl(path: &str) -> io::Result<String> {
+    use windows_sys::Win32::Foundation::{LocalFree, INVALID_HANDLE_VALUE, WIN32_ERROR};
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertSecurityDescriptorToStringSecurityDescriptorW, GetSecurityInfo, SDDL_REVISION_1,
+        SE_KERNEL_OBJECT,
+    };
+    use windows_sys::Win32::Security::DACL_SECURITY_INFORMATION;
+    use windows_sys::Win32::Storage::FileSystem::{CreateFileW, OPEN_EXISTING, READ_CONTROL};
+    let wide: Vec<u16> = path.encode_utf16().chain(Some(0)).collect();
+    // SAFETY: a NUL-terminated name; the handle is owned by the guard.
+    let raw = unsafe {
+        CreateFileW(
+            wide.as_ptr(),
+            READ_CONTROL,
+            0,
+            std::ptr::null(),
+            OPEN_EXISTING,
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    if raw == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    let pipe = Handle(raw);
+    let mut sd = std::ptr::null_mut();
+    let null = std::ptr::null_mut();
+    // SAFETY: an open handle with READ_CONTROL; `sd` receives a LocalAlloc'd
+    // descriptor, freed below.
+    let err: WIN32_ERROR = unsafe {
+        GetSecurityInfo(
+            pipe.0,
+            SE_KERNEL_OBJECT,
+            DACL_SECURITY_INFORMATION,
+            null,
+            null,
+            null.cast(),
+            null.cast(),
+            &mut sd,
+        )
+    };
+    if err != 0 {
+        return Err(io::Error::from_raw_os_error(err as i32));
+    }
+    let mut text = std::ptr::null_mut();
+    // SAFETY: the descriptor from above; `text` receives a LocalAlloc'd string.
+    let ok = unsafe {
+        ConvertSecurityDescriptorToStringSecurityDescriptorW(
+            sd,
+            SDDL_REVISION_1,
+            DACL_SECURITY_INFORMATION,
+            &mut text,
+            std::ptr::null_mut(),
+        )
+    };
+    let result = if ok == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: a NUL-terminated string from the call above.
+        let dacl = unsafe { wide_to_string(text) };
+        // SAFETY: allocated by the call above, freed once.
+        unsafe { LocalFree(text.cast()) };
+        Ok(dacl)
+    };
+    // SAFETY: allocated by GetSecurityInfo, freed once.
+    unsafe { LocalFree(sd) };
+    result
+}
+
+/// A SID in its text form.
+fn sid_text(sid: windows_sys::Win32::Security::PSID) -> io::Result<String> {
+    use windows_sys::Win32::Foundation::LocalFree;
+    use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
+    let mut text = std::ptr::null_mut();
+    // SAFETY: a valid SID; `text` receives a LocalAlloc'd string.
+    if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a NUL-terminated string from the call above, then freed once.
+    let sid = unsafe { wide_to_string(text) };
+    unsafe { LocalFree(text.cast()) };
+    Ok(sid)
+}
+
+/// # Safety
+/// `text` points to a NUL-terminated UTF-16 string.
+unsafe fn wide_to_string(text: *const u16) -> String {
+    let mut len = 0;
+    // SAFETY: NUL-terminated, per the caller.
+    while unsafe { *text.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: `len` units were just read.
+    String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(text, len) })
+}
+
 /// Whether this is Wine: its ntdll exports `wine_get_version`.
 pub fn is_wine() -> bool {
     let ntdll: Vec<u16> = "ntdll.dll".encode_utf16().chain(Some(0)).collect();
