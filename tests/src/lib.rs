@@ -258,6 +258,15 @@ impl TestEnv {
         })
     }
 
+    /// Wait until job `id` is `cancelled` because its session ended; return it.
+    #[track_caller]
+    pub fn wait_cancelled_by_session_end(&self, id: u64) -> Value {
+        let job = self.wait_for_status(id, &["cancelled"]);
+        let reason = job["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("session ended"), "{job}");
+        job
+    }
+
     /// `run -b [OPTS] -- CMD`: start a background job, return its id.
     #[track_caller]
     /// Wait until job `id` is final and the notifier has recorded its

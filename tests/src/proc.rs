@@ -12,6 +12,16 @@ mod platform;
 
 pub use platform::*;
 
+/// Wait until `pid` is gone; panic naming `what` after the deadline.
+#[track_caller]
+pub fn wait_dead(pid: u32, what: &str) {
+    crate::wait_until(
+        &format!("{what} (pid {pid}) to be gone"),
+        crate::DEADLINE,
+        || (!pid_alive(pid)).then_some(()),
+    );
+}
+
 /// Whether the process (or processes) `pids` are all gone.
 pub fn all_gone(pids: &[u32]) -> bool {
     pids.iter().all(|&pid| !pid_alive(pid))

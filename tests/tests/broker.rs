@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bgjobs_tests::proc::{pid_alive, signal};
+use bgjobs_tests::proc::{pid_alive, signal, wait_dead};
 use bgjobs_tests::*;
 
 /// Desktop notifications off: the notifier must not talk to D-Bus in tests.
@@ -199,12 +199,6 @@ fn broker_status(env: &TestEnv) -> Value {
     env.json(&["broker", "status", "--json"])
 }
 
-fn wait_dead(pid: u32, what: &str) {
-    wait_until(&format!("{what} (pid {pid}) to be gone"), DEADLINE, || {
-        (!pid_alive(pid)).then_some(())
-    });
-}
-
 /// Wait until the broker has been torn down completely: process tree gone,
 /// socket file and directory removed, no record.
 fn assert_torn_down(env: &TestEnv, pid: u32, child: u32, paths: &BrokerPaths) {
@@ -351,9 +345,7 @@ fn session_end_stops_foreground_keeps_background_and_the_last_job_tears_the_brok
     for &pid in &tree {
         wait_dead(pid, "a process of the foreground job");
     }
-    let job = env.wait_for_status(fg, &["cancelled"]);
-    let reason = job["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("session ended"), "{job}");
+    env.wait_cancelled_by_session_end(fg);
     let status = env.take_child(fg_run).wait().unwrap();
     eprintln!("the attached `bgjobs run` exited with {status}");
     wait_reapers_done(&env);
@@ -548,14 +540,7 @@ fn session_end_kills_a_foreground_tree_that_ignores_sigterm() {
         "SessionEnd returned after {took:?}; the tree was gone {:?} later",
         started.elapsed()
     );
-    let job = env.wait_for_status(id, &["cancelled"]);
-    assert!(
-        job["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("session ended"),
-        "{job}"
-    );
+    env.wait_cancelled_by_session_end(id);
 }
 
 /// `broker teardown` by hand: refused while something holds the broker,

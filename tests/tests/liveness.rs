@@ -3,19 +3,13 @@
 //! A background job outlives whatever started it.
 
 use bgjobs_store::ProcessIdentity;
-use bgjobs_tests::proc::{kill, pid_alive};
+use bgjobs_tests::proc::{kill, pid_alive, wait_dead};
 use bgjobs_tests::*;
 
 fn pid_field(value: &Value) -> u32 {
     value
         .as_u64()
         .unwrap_or_else(|| panic!("expected a pid, got {value}")) as u32
-}
-
-fn wait_dead(pid: u32, what: &str) {
-    wait_until(&format!("{what} (pid {pid}) to be gone"), DEADLINE, || {
-        (!pid_alive(pid)).then_some(())
-    });
 }
 
 /// A record that names the live process `pid` with a start time that is not

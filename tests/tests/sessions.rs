@@ -5,17 +5,11 @@
 
 use std::process::Stdio;
 
-use bgjobs_tests::proc::pid_alive;
+use bgjobs_tests::proc::{pid_alive, wait_dead};
 use bgjobs_tests::*;
 
 /// Desktop notifications off: the notifier must not talk to D-Bus in tests.
 const CONFIG: &str = "desktop = false\n";
-
-fn wait_dead(pid: u32, what: &str) {
-    wait_until(&format!("{what} (pid {pid}) to be gone"), DEADLINE, || {
-        (!pid_alive(pid)).then_some(())
-    });
-}
 
 /// Start a "Claude Code process" for `session`: the helper, which runs
 /// `bgjobs hook` (SessionStart on its stdin) as its child and lingers.
@@ -128,14 +122,7 @@ fn session_end_keeps_background_jobs_and_the_last_job_ends_the_broker() {
     for &pid in &fg_tree {
         wait_dead(pid, "a process of the foreground job");
     }
-    let job = env.wait_for_status(fg, &["cancelled"]);
-    assert!(
-        job["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("session ended"),
-        "{job}"
-    );
+    env.wait_cancelled_by_session_end(fg);
     let _ = env.take_child(fg_run).wait();
 
     // The background job and the broker live on: the job still needs it.
