@@ -34,10 +34,7 @@ pub fn start_time(pid: u32) -> Option<u64> {
         let (handle, can_wait) = match raw.is_null() {
             false => (Handle(raw), true),
             // A process whose security grants us less: the exit code alone.
-            true => match OpenProcess(query, 0, pid) {
-                raw if raw.is_null() => return None,
-                raw => (Handle(raw), false),
-            },
+            true => (open_for_query(pid)?, false),
         };
         let exited = match can_wait {
             true => WaitForSingleObject(handle.0, 0) != WAIT_TIMEOUT,
