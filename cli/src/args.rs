@@ -70,6 +70,20 @@ pub enum Command {
         /// Jobs to cancel.
         ids: Vec<u64>,
     },
+    /// Internal: cancel an adopted job stopped through the agent's task-stop
+    /// tool, once the agent has killed its follower.
+    #[command(hide = true)]
+    StopAdopted {
+        /// The job.
+        id: u64,
+    },
+    /// Internal: start a job's detached worker and hand the job over to it,
+    /// then exit (the worker is left an orphan; see `run --follow`).
+    #[command(hide = true)]
+    StartWorker {
+        /// The job.
+        id: u64,
+    },
     /// Internal: the detached worker that runs one job.
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -98,6 +112,11 @@ pub struct RunArgs {
     /// Subagent that owns the job, inside its session.
     #[arg(long, value_name = "A", hide = true)]
     pub agent: Option<String>,
+    /// With -b: stay attached to the job without owning it: print its id on
+    /// stderr, stream its log to stdout until it ends, and exit with its exit
+    /// code (as `wait` does). Killing the follower never cancels the job.
+    #[arg(long, conflicts_with = "json")]
+    pub follow: bool,
     /// Print the job as JSON.
     #[arg(long)]
     pub json: bool,
@@ -278,6 +297,10 @@ pub struct InstallArgs {
     /// (.claude/settings.json) or local (.claude/settings.local.json).
     #[arg(long, value_enum, default_value = "user")]
     pub scope: Scope,
+    /// Leave out the PreToolUse hook that adopts Claude Code's background
+    /// Bash calls as bgjobs jobs (and removes it if an earlier install added it).
+    #[arg(long)]
+    pub no_adopt: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

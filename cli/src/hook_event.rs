@@ -28,6 +28,31 @@ pub struct Event {
     /// SessionEnd.
     #[serde(default)]
     pub reason: Option<String>,
+    /// PreToolUse / PostToolUse: the tool called (`Bash`, `TaskStop`, ...).
+    #[serde(default)]
+    pub tool_name: Option<String>,
+    /// PreToolUse / PostToolUse: the tool's input, as the model gave it (or
+    /// as a PreToolUse hook rewrote it, on PostToolUse).
+    #[serde(default)]
+    pub tool_input: Option<serde_json::Value>,
+    /// PostToolUse: what the tool returned.
+    #[serde(default)]
+    pub tool_response: Option<serde_json::Value>,
+    /// PreToolUse / PostToolUse: the id of this tool call.
+    #[serde(default)]
+    pub tool_use_id: Option<String>,
+}
+
+impl Event {
+    /// A string field of the tool's input.
+    pub fn input_str(&self, field: &str) -> Option<&str> {
+        self.tool_input.as_ref()?.get(field)?.as_str()
+    }
+
+    /// A string field of the tool's response.
+    pub fn response_str(&self, field: &str) -> Option<&str> {
+        self.tool_response.as_ref()?.get(field)?.as_str()
+    }
 }
 
 /// Read and parse one event from stdin; the error is one line for stderr.

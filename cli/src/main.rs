@@ -8,6 +8,7 @@ mod args;
 mod commands;
 mod context;
 mod failure;
+mod follow;
 mod hooks;
 mod output;
 mod platform;
@@ -51,6 +52,8 @@ fn main() -> ExitCode {
         Command::ReapSession { session, ids } => {
             hooks::session_end::reap(cli.workspace, &session, &ids)
         }
+        Command::StartWorker { id } => commands::run::start_worker(cli.workspace, id),
+        Command::StopAdopted { id } => hooks::adopt::stop(cli.workspace, id),
         Command::Worker(args) => worker::run_detached(cli.workspace, args.id),
     };
     finish(result)

@@ -8,4 +8,4 @@ mod imp;
 #[path = "platform/windows.rs"]
 mod imp;
 
-pub use imp::{default_sigpipe, exit_code, signal_of, spawn_detached};
+pub use imp::{default_sigpipe, exit_code, path_for_shell, signal_of, spawn_detached};

@@ -25,6 +25,9 @@ pub struct Config {
     pub coalesce_window: String,
     /// The notifier exits after this long with nothing to do.
     pub idle_timeout: String,
+    /// Claude Code's background Bash calls run as bgjobs jobs (the
+    /// PreToolUse hook adopts them); `BGJOBS_ADOPT=0` also turns it off.
+    pub adopt_background: bool,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             desktop: true,
             coalesce_window: "2s".into(),
             idle_timeout: "5m".into(),
+            adopt_background: true,
         }
     }
 }

@@ -117,6 +117,11 @@ pub struct Job {
     /// What has been told about this job's end, and when.
     #[serde(default)]
     pub deliveries: Deliveries,
+    /// A `run -b --follow` process streaming this job to an agent's own task
+    /// machinery (an adopted background Bash call). While it is alive the
+    /// job's end is its to tell; once it is gone, bgjobs tells the end itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follower: Option<ProcessIdentity>,
 }
 
 /// Deliveries of a finished job, each recorded once it is done so that a
@@ -186,6 +191,12 @@ impl Job {
         !self.status.is_active() && self.session_id.is_some() && self.deliveries.told_at.is_none()
     }
 
+    /// Whether a live follower will tell this job's end itself (see
+    /// [`Job::follower`]), so that nobody else may.
+    pub fn followed(&self) -> bool {
+        self.follower.is_some_and(|f| f.is_alive())
+    }
+
     /// How long the job ran (or has been running).
     pub fn duration(&self) -> Option<std::time::Duration> {
         let start = self.started_at?;
@@ -215,6 +226,9 @@ pub struct NewJob {
     pub key: Option<String>,
     /// Time limit.
     pub timeout_ms: Option<u64>,
+    /// The creating process follows the job (`run -b --follow`): it becomes
+    /// the job's [`Job::follower`].
+    pub follow: bool,
 }
 
 /// Longest title a user may give (`--title`); longer is an error.

@@ -39,6 +39,10 @@ pub struct Session {
     /// here stands down.
     #[serde(default)]
     pub waiter: Option<ProcessIdentity>,
+    /// The agent's own background tasks that run adopted jobs: (task id as
+    /// the agent names it, the job's key), oldest first, bounded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<(String, String)>,
 }
 
 impl Session {
@@ -57,6 +61,7 @@ impl Session {
             agent_process: None,
             agents: Vec::new(),
             waiter: None,
+            tasks: Vec::new(),
         }
     }
 

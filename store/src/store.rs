@@ -263,6 +263,7 @@ impl Store {
                 process: None,
                 cancel_requested: None,
                 deliveries: Default::default(),
+                follower: if new.follow { creator } else { None },
             };
             tx.write_job(&job)?;
             Ok(Created::New(job))

@@ -670,4 +670,5 @@ fn replace_file(path: &Path, bytes: &[u8]) {
     std::fs::rename(&tmp, path).expect("rename into place");
 }
 
+pub mod claude;
 pub mod proc;

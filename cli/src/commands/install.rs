@@ -10,31 +10,43 @@ use serde_json::{json, Map, Value};
 use crate::args::{InstallArgs, Scope};
 use crate::failure::{Failure, Outcome};
 
-/// Events registered with `bgjobs hook`.
-const EVENTS: &[&str] = &[
-    "SessionStart",
-    "SessionEnd",
-    "UserPromptSubmit",
-    "PostToolUse",
-    "SubagentStart",
-    "SubagentStop",
+/// Events registered with `bgjobs hook`, each with its matcher.
+const EVENTS: &[(&str, Option<&str>)] = &[
+    ("SessionStart", None),
+    ("SessionEnd", None),
+    ("UserPromptSubmit", None),
+    ("PostToolUse", None),
+    ("SubagentStart", None),
+    ("SubagentStop", None),
 ];
+/// The adoption hook: before Bash calls (adopting background ones) and the
+/// task-stop tool (a deliberate stop cancels the adopted job). Every other
+/// tool call goes by without starting bgjobs.
+const ADOPT: (&str, Option<&str>) = ("PreToolUse", Some("Bash|TaskStop|KillShell"));
 /// Timeout of the Stop waiter's hook, above its own default limit (3600 s),
 /// so the waiter always ends (and wakes) before Claude Code would kill it.
 const REWAKE_TIMEOUT: u64 = 3700;
 
-/// The hook entries bgjobs adds, per event.
-fn our_entry(event: &str) -> Value {
-    if event == "Stop" {
-        json!({"type": "command", "command": "bgjobs", "args": ["hook", "--rewake"], "asyncRewake": true, "timeout": REWAKE_TIMEOUT})
+/// The hook group bgjobs adds for `event`, running `command`.
+fn our_group(event: &str, matcher: Option<&str>, command: &str) -> Value {
+    let hook = if event == "Stop" {
+        json!({"type": "command", "command": command, "args": ["hook", "--rewake"], "asyncRewake": true, "timeout": REWAKE_TIMEOUT})
     } else {
-        json!({"type": "command", "command": "bgjobs", "args": ["hook"]})
+        json!({"type": "command", "command": command, "args": ["hook"]})
+    };
+    match matcher {
+        Some(m) => json!({ "matcher": m, "hooks": [hook] }),
+        None => json!({ "hooks": [hook] }),
     }
 }
 
-/// Whether a hook entry is one of ours.
+/// Whether a hook entry is one of ours: `bgjobs hook`, by bare name or path.
 fn is_ours(hook: &Value) -> bool {
-    hook.get("command").and_then(Value::as_str) == Some("bgjobs")
+    let Some(command) = hook.get("command").and_then(Value::as_str) else {
+        return false;
+    };
+    let name = command.rsplit(['/', '\\']).next().unwrap_or(command);
+    matches!(name, "bgjobs" | "bgjobs.exe")
         && hook
             .get("args")
             .and_then(|a| a.get(0))
@@ -42,9 +54,44 @@ fn is_ours(hook: &Value) -> bool {
             == Some("hook")
 }
 
+/// The command the hooks run: the bare name `bgjobs` when it resolves, on
+/// `PATH`, to this very binary; else this binary's absolute path (a hook
+/// that cannot find bgjobs fails on every event, in the user's terminal).
+fn hook_command() -> Result<(String, Option<String>), Failure> {
+    let me = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
+    let name = format!("bgjobs{}", std::env::consts::EXE_SUFFIX);
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(&name))
+            .find(|candidate| candidate.is_file())
+    });
+    let absolute = me.to_string_lossy().into_owned();
+    match on_path {
+        Some(found) if std::fs::canonicalize(&found).ok().as_ref() == Some(&me) => {
+            Ok(("bgjobs".into(), None))
+        }
+        Some(found) => Ok((
+            absolute.clone(),
+            Some(format!(
+                "`bgjobs` on PATH is {}, not this binary: the hooks run {absolute}",
+                found.display()
+            )),
+        )),
+        None => Ok((
+            absolute.clone(),
+            Some(format!(
+                "`bgjobs` is not on PATH: the hooks run {absolute}"
+            )),
+        )),
+    }
+}
+
 /// Entry point of `install claude`.
 pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     let path = settings_path(workspace, args.scope)?;
+    let (command, note) = hook_command()?;
     let original = read_settings(&path)?;
     let mut settings = original
         .clone()
@@ -57,21 +104,30 @@ pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     let hooks = hooks
         .as_object_mut()
         .ok_or_else(|| Failure::error(format!("{}: \"hooks\" is not an object", path.display())))?;
-    for event in EVENTS.iter().copied().chain(["Stop"]) {
-        let groups = hooks
-            .entry(event)
-            .or_insert_with(|| Value::Array(Vec::new()));
-        let groups = groups.as_array_mut().ok_or_else(|| {
+    let events = EVENTS.iter().copied().chain([("Stop", None), ADOPT]);
+    for (event, matcher) in events {
+        let wanted = !(args.no_adopt && event == ADOPT.0);
+        if !wanted && !hooks.contains_key(event) {
+            continue;
+        }
+        let group = our_group(event, matcher, &command);
+        let entry = hooks.entry(event).or_insert_with(|| Value::Array(Vec::new()));
+        let groups = entry.as_array_mut().ok_or_else(|| {
             Failure::error(format!("{}: hooks.{event} is not an array", path.display()))
         })?;
-        let present = groups.iter().any(|g| {
-            g.get("hooks")
-                .and_then(Value::as_array)
-                .is_some_and(|h| h.iter().any(is_ours))
-        });
-        if !present {
-            groups.push(json!({ "hooks": [our_entry(event)] }));
+        let ours = groups.iter().filter(|g| holds_ours(g)).count();
+        if wanted && ours == 1 && groups.contains(&group) {
+            continue; // installed as it should be
         }
+        remove_ours(groups);
+        if wanted {
+            groups.push(group);
+        } else if groups.is_empty() {
+            hooks.remove(event);
+        }
+    }
+    if let Some(note) = &note {
+        println!("note: {note}");
     }
     if Some(&settings) == original.as_ref() {
         println!("bgjobs hooks are already installed in {}", path.display());
@@ -89,6 +145,27 @@ pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     Ok(0)
 }
 
+/// Whether a hook group holds one of our entries.
+fn holds_ours(group: &Value) -> bool {
+    group
+        .get("hooks")
+        .and_then(Value::as_array)
+        .is_some_and(|list| list.iter().any(is_ours))
+}
+
+/// Remove our entries from an event's groups; a group that held nothing
+/// but ours goes with them.
+fn remove_ours(groups: &mut Vec<Value>) {
+    groups.retain_mut(|group| {
+        let Some(Value::Array(list)) = group.get_mut("hooks") else {
+            return true;
+        };
+        let before = list.len();
+        list.retain(|h| !is_ours(h));
+        !(list.is_empty() && before > 0)
+    });
+}
+
 /// Entry point of `uninstall claude`.
 pub fn uninstall(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     let path = settings_path(workspace, args.scope)?;
@@ -101,15 +178,7 @@ pub fn uninstall(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     if let Some(Value::Object(hooks)) = root.get_mut("hooks") {
         for groups in hooks.values_mut() {
             if let Value::Array(groups) = groups {
-                groups.retain_mut(|group| {
-                    let Some(Value::Array(list)) = group.get_mut("hooks") else {
-                        return true;
-                    };
-                    let before = list.len();
-                    list.retain(|h| !is_ours(h));
-                    // Drop a group only if it held nothing but our entries.
-                    !(list.is_empty() && before > 0)
-                });
+                remove_ours(groups);
             }
         }
         hooks.retain(|_, groups| !matches!(groups, Value::Array(g) if g.is_empty()));

@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use bgjobs_store::time::Timestamp;
 use bgjobs_store::{Created, Job, NewJob, ProcessIdentity, Status, Store};
 
 use crate::args::RunArgs;
 use crate::context;
 use crate::failure::{Failure, Outcome};
+use crate::follow::{self, Followed};
 use crate::output;
 use crate::platform;
 use crate::worker::{self, Mode, EXIT_INTERRUPTED};
@@ -16,6 +18,11 @@ use crate::worker::{self, Mode, EXIT_INTERRUPTED};
 /// Entry point of `run` (and of `enqueue`, which forces `background`).
 pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome {
     let background = args.background || enqueue;
+    if args.follow && !background {
+        return Err(Failure::usage(
+            "--follow is for background jobs: use bgjobs run -b --follow -- CMD",
+        ));
+    }
     if args.command.is_empty() {
         return Err(Failure::usage(
             "no command given: use bgjobs run [-b] -- CMD [ARGS...]",
@@ -40,15 +47,61 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         agent_id: args.agent,
         key: args.key,
         timeout_ms,
+        follow: args.follow,
     };
-    match store.create(new)? {
-        Created::Existing(job) => {
-            report(&job, args.json)?;
-            Ok(0)
-        }
-        Created::New(job) if background => start_background(&store, job, args.json),
-        Created::New(job) => run_attached(&store, job),
+    let job = match store.create(new)? {
+        Created::Existing(job) => job,
+        Created::New(job) if args.follow => start_orphaned(&store, job)?,
+        Created::New(job) if background => start_background(&store, job)?,
+        Created::New(job) => return run_attached(&store, job),
+    };
+    if args.follow {
+        return follow(&store, job);
     }
+    report(&job, args.json)?;
+    Ok(0)
+}
+
+/// `run -b --follow`: stream the job's log until it ends and exit as `wait`
+/// would. The follower only watches: the job runs under its own detached
+/// worker, so killing the follower leaves it running.
+fn follow(store: &Store, job: Job) -> Outcome {
+    eprintln!(
+        "bgjobs: job {id} runs in the background; stopping this stream leaves it \
+         running (bgjobs logs {id}, bgjobs cancel {id})",
+        id = job.id
+    );
+    match follow::follow(store, job.id)? {
+        Followed::Ended(job) => {
+            claim_told(store, &job)?;
+            Ok(platform::exit_code(job.wait_code()))
+        }
+        Followed::Closed => Ok(0),
+    }
+}
+
+/// The follower has seen the end and is about to exit with it, which is how
+/// the agent's own task machinery learns it: the end counts as told — but
+/// only if the job is this follower's and its session's agent is still
+/// there to receive it.
+fn claim_told(store: &Store, job: &Job) -> Result<(), Failure> {
+    let (Some(session), Some(me)) = (&job.session_id, ProcessIdentity::current()) else {
+        return Ok(());
+    };
+    if job.follower != Some(me) || !job.untold() {
+        return Ok(());
+    }
+    let listening = store
+        .session(session)?
+        .is_none_or(|s| s.agent_process.is_none_or(|p| p.is_alive()));
+    if listening {
+        store.update(job.id, |j| {
+            if j.untold() {
+                j.deliveries.told_at = Some(Timestamp::now());
+            }
+        })?;
+    }
+    Ok(())
 }
 
 fn report(job: &Job, json: bool) -> Result<(), Failure> {
@@ -60,9 +113,47 @@ fn report(job: &Job, json: bool) -> Result<(), Failure> {
     }
 }
 
+/// Start the worker through a short-lived `start-worker` process, so that
+/// it is not a child of this one. A follower stays alive, and Claude Code
+/// ends a background task by signalling every process below it, pid by
+/// pid, whatever its session: a worker that is an orphan is not below it.
+fn start_orphaned(store: &Store, job: Job) -> Result<Job, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--workspace")
+        .arg(store.workspace())
+        .arg("start-worker")
+        .arg(job.id.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    context::pass_env(&mut cmd, store.root());
+    let started = cmd.status();
+    let now = store.get(job.id)?;
+    if now.status == Status::Queued && now.worker == job.worker {
+        // The starter failed (or was killed) before handing the job over:
+        // start the worker here rather than leave the job waiting.
+        if let Err(e) = started {
+            eprintln!("bgjobs: cannot start the worker through start-worker: {e}");
+        }
+        return start_background(store, now);
+    }
+    Ok(now)
+}
+
+/// Entry point of the hidden `start-worker ID` (see [`start_orphaned`]).
+pub fn start_worker(workspace: Option<PathBuf>, id: u64) -> Outcome {
+    let store = context::open_store(workspace)?;
+    let job = store.get(id)?;
+    if job.status == Status::Queued {
+        start_background(&store, job)?;
+    }
+    Ok(0)
+}
+
 /// Start the detached worker and hand the job over to it before returning, so
 /// that the job always has a live owner.
-fn start_background(store: &Store, job: Job, json: bool) -> Outcome {
+fn start_background(store: &Store, job: Job) -> Result<Job, Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
     let mut cmd = Command::new(exe);
@@ -95,8 +186,7 @@ fn start_background(store: &Store, job: Job, json: bool) -> Outcome {
         // Already gone: it recorded its end, or the job is lost, truthfully.
         None => job,
     };
-    report(&job, json)?;
-    Ok(0)
+    Ok(job)
 }
 
 /// Run the job in this process, output to the terminal and the log.

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::parse;
 
 /// The fields `Event` knows; extra fields get other names.
-const KNOWN: [&str; 7] = [
+const KNOWN: [&str; 9] = [
     "session_id",
     "hook_event_name",
     "cwd",
@@ -24,6 +24,8 @@ const KNOWN: [&str; 7] = [
     "agent_id",
     "source",
     "reason",
+    "tool_name",
+    "tool_use_id",
 ];
 
 /// Short text, any characters.
@@ -89,7 +91,7 @@ fn event_entries(
     (
         session_id,
         text(),
-        vec(optional(), 5),
+        vec(optional(), KNOWN.len() - 2),
         vec((text(), json()), 0..6),
     )
         .prop_flat_map(|(session_id, name, optionals, extras)| {
@@ -165,6 +167,8 @@ proptest! {
         prop_assert_eq!(event.agent_id, string("agent_id"));
         prop_assert_eq!(event.source, string("source"));
         prop_assert_eq!(event.reason, string("reason"));
+        prop_assert_eq!(event.tool_name, string("tool_name"));
+        prop_assert_eq!(event.tool_use_id, string("tool_use_id"));
     }
 
     /// An invalid session id is refused, however good the rest is.

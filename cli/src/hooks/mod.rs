@@ -4,6 +4,7 @@
 //! process. Exit 2 is used only to wake the session on purpose (`--rewake`);
 //! every failure exits 1, so bad input can never block or wake by accident.
 
+pub mod adopt;
 mod rewake;
 pub mod session_end;
 mod session_start;
@@ -36,6 +37,7 @@ fn dispatch(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
         "SessionStart"
             | "SessionEnd"
             | "UserPromptSubmit"
+            | "PreToolUse"
             | "PostToolUse"
             | "SubagentStart"
             | "SubagentStop"
@@ -48,18 +50,36 @@ fn dispatch(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
             "--rewake is for the Stop event, not {name}"
         )));
     }
+    // Before every Bash call: answered without opening the store.
+    if name == "PreToolUse" {
+        match event.tool_name.as_deref() {
+            Some("Bash") => return adopt::pre_bash(&event),
+            Some("TaskStop" | "KillShell") => {}
+            _ => return Ok(0),
+        }
+    }
     let store = open_store(workspace, &event)?;
     match name {
         "SessionStart" => session_start::run(&store, &event),
         "SessionEnd" => session_end::run(&store, &event),
-        "UserPromptSubmit" | "PostToolUse" => tell::run(&store, &event),
+        "UserPromptSubmit" => tell::run(&store, &event, None),
+        "PreToolUse" => adopt::pre_stop(&store, &event),
+        "PostToolUse" => {
+            let adopted = match event.tool_name.as_deref() {
+                Some("Bash") => adopt::post_bash(&store, &event)?,
+                _ => None,
+            };
+            tell::run(&store, &event, adopted)
+        }
         "SubagentStart" | "SubagentStop" => {
             if let Some(agent) = &event.agent_id {
+                let starting = name == "SubagentStart";
                 store.update_session(&event.session_id, |s| {
                     if s.agent_process.is_none() {
                         s.agent_process = agent_process();
                     }
-                    if !s.agents.contains(agent) {
+                    s.agents.retain(|a| a != agent);
+                    if starting {
                         s.agents.push(agent.clone());
                     }
                 })?;
@@ -69,6 +89,14 @@ fn dispatch(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
         _ if args.rewake => rewake::run(&store, &event, limit),
         _ => Ok(0),
     }
+}
+
+/// Whether nobody attends the session, so nothing may hold it open: Claude
+/// Code's print mode (`claude -p`) and the Agent SDK wait for every Stop
+/// hook before they exit. Claude Code says so in the hook's environment.
+fn unattended() -> bool {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    var("CLAUDE_CODE_SESSION_ATTENDED") == "0" || var("CLAUDE_CODE_ENTRYPOINT").starts_with("sdk")
 }
 
 /// The store of the event's workspace: `CLAUDE_PROJECT_DIR` when Claude Code

@@ -2,6 +2,12 @@
 //! session is idle with jobs running, wait for the next end; then exit 2 with
 //! a notice, which wakes the session. One waiter per session: a newer one
 //! makes older copies exit 0 at once (Claude Code starts one per Stop).
+//!
+//! The waiter holds nothing back and tells nobody by mistake: in a session
+//! nobody attends (`claude -p`, which waits for this hook before it exits) it
+//! returns at once, leaving the end to the next resume; and when its Claude
+//! Code process is gone (killed, crashed) it stands down without marking
+//! anything told.
 
 use std::time::{Duration, Instant};
 
@@ -15,20 +21,25 @@ use bgjobs::hook_event::Event;
 
 /// Exit code that makes Claude Code wake the session with our stderr.
 const EXIT_WAKE: i32 = 2;
-/// Longest sleep between looks (also how soon a superseded waiter without a
-/// notifier notices).
-const TICK: Duration = Duration::from_secs(1);
+/// Longest sleep between looks: how soon the waiter notices that its Claude
+/// Code process is gone, or (without a notifier) that it was superseded.
+const TICK: Duration = Duration::from_millis(250);
 
 /// Entry point for Stop with `--rewake`.
 pub fn run(store: &Store, event: &Event, limit: Duration) -> Outcome {
+    if super::unattended() {
+        return Ok(0);
+    }
     let session = event.session_id.as_str();
     let me = ProcessIdentity::current();
+    let agent = super::agent_process();
     store.update_session(session, |s| {
         s.waiter = me;
         if s.agent_process.is_none() {
-            s.agent_process = super::agent_process();
+            s.agent_process = agent;
         }
     })?;
+    let listening = || agent.is_none_or(|a| a.is_alive());
     let deadline = Instant::now() + limit;
     let mut waker = Waker::subscribe(
         store,
@@ -39,6 +50,9 @@ pub fn run(store: &Store, event: &Event, limit: Duration) -> Outcome {
         },
     );
     loop {
+        if !listening() {
+            return Ok(0); // nobody left to wake; the next prompt or resume tells
+        }
         // Look at the active jobs first: that look marks a job whose worker
         // died as lost, which makes it one to tell right below; and a job
         // that ends between the two looks is still seen as active, so the
@@ -46,6 +60,10 @@ pub fn run(store: &Store, event: &Event, limit: Duration) -> Outcome {
         let active = active_jobs(store, Some(session))?;
         let ended = tell::claim_untold(store, session)?;
         if !ended.is_empty() {
+            if !listening() {
+                tell::unclaim(store, &ended)?;
+                return Ok(0);
+            }
             eprintln!("Notice, not an error: {}", tell::describe(&ended));
             return Ok(EXIT_WAKE);
         }

@@ -1,5 +1,6 @@
 //! SessionStart: record the session and who runs it, export its id to later
-//! Bash commands, and on resume/clear/compact say what happened meanwhile.
+//! Bash commands, on startup/clear tell the model what bgjobs is for, and on
+//! resume/clear/compact say what happened meanwhile.
 
 use std::io::Write;
 
@@ -26,6 +27,10 @@ pub fn run(store: &Store, event: &Event) -> Outcome {
         writeln!(file, "export BGJOBS_SESSION_ID={}", event.session_id)
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
     }
+    let mut parts = Vec::new();
+    if matches!(event.source.as_deref(), Some("startup" | "clear") | None) {
+        parts.push(teaching(store.config().adopt_background).to_string());
+    }
     if matches!(
         event.source.as_deref(),
         Some("resume" | "clear" | "compact")
@@ -35,7 +40,6 @@ pub fn run(store: &Store, event: &Event) -> Outcome {
         for id in active_jobs(store, Some(&event.session_id))? {
             running.push(store.get(id)?);
         }
-        let mut parts = Vec::new();
         if !finished.is_empty() {
             parts.push(tell::describe(&finished));
         }
@@ -46,9 +50,46 @@ pub fn run(store: &Store, event: &Event) -> Outcome {
                 tell::MAX_TEXT.saturating_sub(used),
             ));
         }
-        if !parts.is_empty() {
-            super::print_context(&event.hook_event_name, &parts.join("\n"))?;
-        }
+    }
+    if !parts.is_empty() {
+        super::print_context(&event.hook_event_name, &parts.join("\n"))?;
     }
     Ok(0)
+}
+
+/// What the model learns about bgjobs at the start of a session: plain
+/// facts, at most 600 characters (a cost paid by every session).
+pub fn teaching(adopting: bool) -> &'static str {
+    if adopting {
+        TEACHING_ADOPTING
+    } else {
+        TEACHING
+    }
+}
+
+const TEACHING_ADOPTING: &str = "bgjobs manages background jobs in this workspace. \
+Long-running work (test suites, builds, dev servers) belongs in `bgjobs run -b -- CMD` \
+or a background Bash call (run_in_background), which bgjobs adopts as a job. Such jobs \
+outlive subagents and the session. Their ends are reported to this session \
+automatically, so there is no need to poll. `bgjobs status` lists jobs, \
+`bgjobs wait ID` waits for one, `bgjobs logs ID` shows its output.";
+
+const TEACHING: &str = "bgjobs manages background jobs in this workspace. \
+Long-running work (test suites, builds, dev servers) belongs in `bgjobs run -b -- CMD`: \
+such jobs outlive subagents and the session. Their ends are reported to this session \
+automatically, so there is no need to poll. `bgjobs status` lists jobs, \
+`bgjobs wait ID` waits for one, `bgjobs logs ID` shows its output.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn teaching_is_short() {
+        for adopting in [true, false] {
+            let text = teaching(adopting);
+            assert!(text.chars().count() <= 600, "{}", text.len());
+            assert!(text.contains("bgjobs run -b") && text.contains("bgjobs status"));
+        }
+    }
 }

@@ -16,17 +16,23 @@ const TAIL_LINES: usize = 5;
 const TAIL_WIDTH: usize = 200;
 
 /// UserPromptSubmit / PostToolUse: hand this session's untold ends to the
-/// model, once. Prints nothing when there is nothing to tell.
-pub fn run(store: &Store, event: &Event) -> Outcome {
+/// model, once, after `first` (a note about this very call). Prints nothing
+/// when there is nothing to say.
+pub fn run(store: &Store, event: &Event, first: Option<String>) -> Outcome {
     let jobs = claim_untold(store, &event.session_id)?;
+    let mut parts: Vec<String> = first.into_iter().collect();
     if !jobs.is_empty() {
-        super::print_context(&event.hook_event_name, &describe(&jobs))?;
+        parts.push(describe(&jobs));
+    }
+    if !parts.is_empty() {
+        super::print_context(&event.hook_event_name, &parts.join("\n"))?;
     }
     Ok(0)
 }
 
 /// The session's finished jobs it has not been told of, marked told now.
-/// Two hooks racing each get a disjoint share.
+/// Two hooks racing each get a disjoint share. A job whose follower is alive
+/// is left to it: the follower's own exit tells the agent.
 pub fn claim_untold(store: &Store, session: &str) -> Result<Vec<Job>, Failure> {
     let ids = store.untold_ids(session)?;
     if ids.is_empty() {
@@ -38,13 +44,29 @@ pub fn claim_untold(store: &Store, session: &str) -> Result<Vec<Job>, Failure> {
             let Ok(Some(job)) = tx.job_opt(id) else {
                 continue;
             };
-            if job.untold() && job.session_id.as_deref() == Some(session) {
+            if job.untold() && !job.followed() && job.session_id.as_deref() == Some(session) {
                 claimed.push(tx.apply(job, |j| j.deliveries.told_at = Some(Timestamp::now()))?);
             }
         }
         Ok(claimed)
     })?;
     Ok(claimed)
+}
+
+/// Undo [`claim_untold`] for `jobs`: nobody received them after all (the
+/// agent died before it could be told), so a later hook tells them.
+pub fn unclaim(store: &Store, jobs: &[Job]) -> Result<(), Failure> {
+    store.with_lock(|tx| {
+        for job in jobs {
+            if let Ok(Some(current)) = tx.job_opt(job.id) {
+                if current.deliveries.told_at == job.deliveries.told_at {
+                    tx.apply(current, |j| j.deliveries.told_at = None)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Plain facts about ended jobs, bounded.

@@ -39,3 +39,8 @@ pub fn default_sigpipe() {
     // SAFETY: setting a signal disposition to its default.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
+
+/// A path as a POSIX shell command line names it.
+pub fn path_for_shell(path: &std::path::Path) -> String {
+    path.to_string_lossy().into_owned()
+}

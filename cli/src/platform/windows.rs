@@ -77,3 +77,9 @@ pub fn signal_of(_status: &ExitStatus) -> Option<i32> {
 
 /// Windows has no SIGPIPE.
 pub fn default_sigpipe() {}
+
+/// A path as Git Bash (the shell of Claude Code's Bash tool) names it:
+/// `C:/x/bgjobs.exe`, since a backslash is an escape there.
+pub fn path_for_shell(path: &std::path::Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}

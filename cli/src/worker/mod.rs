@@ -27,6 +27,10 @@ use pump::{Echo, Pumps};
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long output still in flight is awaited after the command exits.
 const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+/// How long an attached `run` whose command died of a signal waits for that
+/// signal to reach itself too: one sent to both (a process group, a tree
+/// killed pid by pid) means the run was interrupted, whichever saw it first.
+const SIGNAL_RACE: Duration = Duration::from_millis(250);
 /// Exit code of an attached `run` that was interrupted (as a shell: 128+SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -256,6 +260,12 @@ fn wait_for_end(
     match first {
         Some(Event::Exited(status)) => {
             ending.status = status.ok();
+            // Only an attached run has an interrupt handler, and so a sender
+            // left: a detached worker's channel is closed by now.
+            if ending.status.as_ref().and_then(platform::signal_of).is_some() {
+                ending.interrupted =
+                    matches!(event.recv_timeout(SIGNAL_RACE), Ok(Event::Interrupted));
+            }
             return ending;
         }
         Some(Event::Interrupted) => ending.interrupted = true,

@@ -93,6 +93,7 @@ pub fn job() -> impl Strategy<Value = Job> {
         option::of(identity()),
         option::of(text()),
         deliveries(),
+        option::of(identity()),
     );
     (who, how, extra).prop_map(
         |(
@@ -108,7 +109,7 @@ pub fn job() -> impl Strategy<Value = Job> {
                 log_path,
                 output_tail,
             ),
-            (timeout_ms, worker, process, cancel_requested, deliveries),
+            (timeout_ms, worker, process, cancel_requested, deliveries, follower),
         )| Job {
             v,
             id,
@@ -134,6 +135,7 @@ pub fn job() -> impl Strategy<Value = Job> {
             process,
             cancel_requested,
             deliveries,
+            follower,
         },
     )
 }

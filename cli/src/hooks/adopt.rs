@@ -1,0 +1,286 @@
+//! Adopting Claude Code's own background Bash calls.
+//!
+//! A Bash call with `run_in_background: true` dies with the subagent or the
+//! session that made it. PreToolUse rewrites its command into a follower,
+//! `bgjobs run -b --follow … -- SHELL -c 'ORIGINAL'`, keeping the call in the
+//! background: Claude Code still has its task (output, end, stop tool), while
+//! the command itself runs as a bgjobs job under a detached worker. When the
+//! client kills the follower at a subagent's or session's end, the job goes
+//! on; its end is then told by bgjobs, once.
+//!
+//! A deliberate stop differs from those ends only in the tool call that asks
+//! for it: PostToolUse records which client task is which job, and
+//! PreToolUse on the stop tool cancels that job once the client has killed
+//! the follower.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bgjobs_store::{Config, Job, Store};
+use serde_json::{json, Value};
+
+use crate::commands::cancel::cancel_one;
+use crate::context;
+use crate::failure::{Failure, Outcome};
+use crate::platform;
+use bgjobs::hook_event::Event;
+
+/// The key of an adopted call's job: `claude:<tool_use_id>` (an active job
+/// with the same key is reused, so a repeated call never starts twice).
+const KEY_PREFIX: &str = "claude:";
+/// Reason recorded on a job stopped through the client's task-stop tool.
+const STOP_REASON: &str = "stopped by the agent's task-stop tool";
+/// How long the stop waits for the client to kill the follower before it
+/// cancels the job anyway.
+const FOLLOWER_GONE: Duration = Duration::from_secs(2);
+/// Grace between SIGTERM and SIGKILL for a stopped job.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Client tasks remembered per session (the newest are kept).
+const MAX_TASKS: usize = 256;
+
+/// Whether adoption is switched off for this hook: `BGJOBS_ADOPT=0` in its
+/// environment, else `adopt_background = false` in the config.
+fn disabled() -> Result<bool, Failure> {
+    if std::env::var_os("BGJOBS_ADOPT").is_some_and(|v| v == "0") {
+        return Ok(true);
+    }
+    Ok(!Config::load()?.adopt_background)
+}
+
+/// PreToolUse on `Bash`: rewrite a background call into a follower. Every
+/// other call is answered at once, with nothing printed and no store opened.
+pub fn pre_bash(event: &Event) -> Outcome {
+    let Some(input) = event.tool_input.as_ref().and_then(Value::as_object) else {
+        return Ok(0);
+    };
+    if input.get("run_in_background").and_then(Value::as_bool) != Some(true) {
+        return Ok(0);
+    }
+    let Some(command) = input.get("command").and_then(Value::as_str) else {
+        return Ok(0);
+    };
+    if command.trim().is_empty() || starts_with_bgjobs(command) || disabled()? {
+        return Ok(0);
+    }
+    let mut updated = input.clone();
+    updated.insert("command".into(), Value::String(follower(event, command)?));
+    crate::output::json(&json!({
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "allow",
+            "updatedInput": updated,
+        }
+    }))?;
+    Ok(0)
+}
+
+/// Whether the command is already a bgjobs command (left alone).
+fn starts_with_bgjobs(command: &str) -> bool {
+    let command = command.trim_start();
+    let first = match command.chars().next() {
+        Some(q @ ('\'' | '"')) => command[1..].split(q).next().unwrap_or_default(),
+        _ => command.split_whitespace().next().unwrap_or_default(),
+    };
+    let name = first.rsplit(['/', '\\']).next().unwrap_or(first);
+    matches!(name, "bgjobs" | "bgjobs.exe")
+}
+
+/// The follower command line that replaces `original`.
+fn follower(event: &Event, original: &str) -> Result<String, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
+    let mut words = vec![
+        platform::path_for_shell(&exe),
+        "run".into(),
+        "-b".into(),
+        "--follow".into(),
+        "--session".into(),
+        event.session_id.clone(),
+    ];
+    if let Some(agent) = &event.agent_id {
+        words.extend(["--agent".into(), agent.clone()]);
+    }
+    let title = event
+        .input_str("description")
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or(original);
+    words.extend([
+        "--title".into(),
+        bgjobs_store::job::shorten(title, bgjobs_store::job::DEFAULT_TITLE),
+    ]);
+    if let Some(id) = &event.tool_use_id {
+        words.extend(["--key".into(), format!("{KEY_PREFIX}{id}")]);
+    }
+    words.extend([
+        "--".into(),
+        bash_tool_shell(),
+        "-c".into(),
+        original.into(),
+    ]);
+    Ok(words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "))
+}
+
+/// The shell Claude Code's Bash tool runs commands with, so that the
+/// adopted command means the same: `CLAUDE_CODE_SHELL`, else `SHELL` when it
+/// is bash or zsh, else Git Bash (`CLAUDE_CODE_GIT_BASH_PATH`), else `bash`.
+fn bash_tool_shell() -> String {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(shell) = var("CLAUDE_CODE_SHELL") {
+        return shell;
+    }
+    if let Some(shell) = var("SHELL").filter(|s| s.ends_with("/bash") || s.ends_with("/zsh")) {
+        return shell;
+    }
+    var("CLAUDE_CODE_GIT_BASH_PATH")
+        .map(|p| p.replace('\\', "/"))
+        .unwrap_or_else(|| "bash".into())
+}
+
+/// One word for a POSIX shell: as is when it is plain, else single-quoted.
+fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Whether this PostToolUse is for a Bash call that [`pre_bash`] adopted.
+fn adopted_key(event: &Event) -> Option<String> {
+    let id = event.tool_use_id.as_deref()?;
+    let key = format!("{KEY_PREFIX}{id}");
+    let command = event.input_str("command")?;
+    let ours = command.contains(" run -b --follow ") && command.contains(&quote(&key));
+    ours.then_some(key)
+}
+
+/// PostToolUse on an adopted Bash call: remember which client task runs
+/// which job (for a later stop), and, in a foreground subagent whose result
+/// says the command ends with the subagent, say that it no longer does.
+/// Returns the context to add, if any.
+pub fn post_bash(store: &Store, event: &Event) -> Result<Option<String>, Failure> {
+    let Some(key) = adopted_key(event) else {
+        return Ok(None);
+    };
+    if let Some(task) = event.response_str("backgroundTaskId") {
+        store.update_session(&event.session_id, |s| {
+            s.tasks.retain(|(t, _)| t != task);
+            s.tasks.push((task.to_string(), key.clone()));
+            let excess = s.tasks.len().saturating_sub(MAX_TASKS);
+            s.tasks.drain(..excess);
+        })?;
+    }
+    let ends_with_subagent = event
+        .tool_response
+        .as_ref()
+        .and_then(|r| r.get("backgroundEndsWithFinalResponse"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    Ok(ends_with_subagent.then(|| {
+        "bgjobs adopted this background command as a job: it keeps running after this \
+         subagent's final response, and its end is reported to the session when it comes."
+            .to_string()
+    }))
+}
+
+/// PreToolUse on the client's task-stop tool: if the task is an adopted
+/// job, cancel the job — after the client has killed the follower, so the
+/// stop finds its task still running. Never blocks the stop.
+pub fn pre_stop(store: &Store, event: &Event) -> Outcome {
+    let Some(task) = event
+        .input_str("task_id")
+        .or_else(|| event.input_str("shell_id"))
+    else {
+        return Ok(0);
+    };
+    let Some(session) = store.session(&event.session_id)? else {
+        return Ok(0);
+    };
+    let Some((_, key)) = session.tasks.iter().find(|(t, _)| t == task) else {
+        return Ok(0);
+    };
+    let Some(job) = find_active(store, &event.session_id, key)? else {
+        return Ok(0);
+    };
+    // The stop tool's own result tells the model; nothing more to tell.
+    store.update(job.id, |j| {
+        if j.status.is_active() && j.cancel_requested.is_none() {
+            j.cancel_requested = Some(STOP_REASON.into());
+            j.deliveries.told_at = Some(bgjobs_store::time::Timestamp::now());
+        }
+    })?;
+    spawn_stopper(store, job.id)
+        .map_err(|e| Failure::error(format!("cannot start the job's stopper: {e}")))?;
+    Ok(0)
+}
+
+/// The session's active job with `key`.
+fn find_active(store: &Store, session: &str, key: &str) -> Result<Option<Job>, Failure> {
+    for id in crate::commands::wait::active_jobs(store, Some(session))? {
+        let job = store.get(id)?;
+        if job.key.as_deref() == Some(key) {
+            return Ok(Some(job));
+        }
+    }
+    Ok(None)
+}
+
+fn spawn_stopper(store: &Store, id: u64) -> std::io::Result<()> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg("--workspace")
+        .arg(store.workspace())
+        .arg("stop-adopted")
+        .arg(id.to_string())
+        .current_dir(store.dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    context::pass_env(&mut cmd, store.root());
+    platform::spawn_detached(&mut cmd).map(drop)
+}
+
+/// Entry point of the hidden `stop-adopted ID`: wait (briefly) until the
+/// client has killed the job's follower, then cancel the job.
+pub fn stop(workspace: Option<PathBuf>, id: u64) -> Outcome {
+    let store = context::open_store(workspace)?;
+    let deadline = Instant::now() + FOLLOWER_GONE;
+    while store.get(id)?.followed() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cancel_one(&store, id, STOP_GRACE, STOP_REASON)?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bgjobs_commands_are_recognised() {
+        for yes in [
+            "bgjobs run -b -- x",
+            "  bgjobs status",
+            "/usr/local/bin/bgjobs wait 3",
+            "'/opt/my dir/bgjobs' run -b -- x",
+            "C:\\bin\\bgjobs.exe status",
+        ] {
+            assert!(starts_with_bgjobs(yes), "{yes}");
+        }
+        for no in ["cargo test", "bgjobsx run", "echo bgjobs", ""] {
+            assert!(!starts_with_bgjobs(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn quoting_survives_a_shell() {
+        assert_eq!(quote("plain-word_1.2"), "plain-word_1.2");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote("a\nb"), "'a\nb'");
+    }
+}

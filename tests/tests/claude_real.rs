@@ -1,0 +1,270 @@
+//! End-to-end tests with the real Claude Code client (`BGJOBS_CLAUDE`), run
+//! offline against a scripted fake model on 127.0.0.1: what reaches the
+//! model is read from the requests the fake received, what happened to the
+//! jobs from the store. Run by `bash .ci/claude-test` (which installs the
+//! pinned client and runs them in a network namespace of their own); ignored
+//! by a plain `cargo test`, and failing, not passing, without the client.
+
+#![cfg(unix)]
+
+use std::time::Duration;
+
+use bgjobs_tests::claude::{Claude, Step};
+use bgjobs_tests::{helper_bin, json, proc, wait_until, TestEnv, Value, DEADLINE};
+
+/// How long one `claude -p` run may take before the test fails (bounds a
+/// hang; it asserts no speed).
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+const IGNORED: &str = "needs the real Claude Code client: bash .ci/claude-test";
+
+/// Jobs of the workspace, oldest first.
+fn jobs(env: &TestEnv) -> Vec<Value> {
+    let mut jobs: Vec<Value> = env.status_json()["jobs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    jobs.sort_by_key(|j| j["id"].as_u64());
+    jobs
+}
+
+/// The only job of the workspace.
+#[track_caller]
+fn only_job(env: &TestEnv) -> Value {
+    let all = jobs(env);
+    assert_eq!(all.len(), 1, "expected one job: {all:?}");
+    all[0].clone()
+}
+
+/// How often `needle` occurs in `text`.
+fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
+/// The client's output file of the (last) background task in `view`.
+fn task_output_file(view: &str) -> String {
+    let at = view.rfind("Output is being written to: ").expect("a background task") + 28;
+    view[at..].split(". ").next().unwrap().to_string()
+}
+
+fn helper() -> String {
+    helper_bin().to_string_lossy().into_owned()
+}
+
+#[test]
+#[ignore = "needs the real Claude Code client: bash .ci/claude-test"]
+fn main_thread_background_bash_is_adopted_and_told_once() {
+    let _ = IGNORED;
+    let env = TestEnv::new();
+    let claude = Claude::new(&env, &[]);
+    let command = "echo 'adopted: it'\"'\"'s quoted' | tr a-z A-Z && cat <<'EOF'\nline two\nEOF\nexit 3";
+    claude.model.script(
+        "main",
+        vec![
+            Step::bash_bg(command, "adopted demo"),
+            Step::text("started it"),
+            Step::text("noted the end"),
+        ],
+    );
+    let out = claude.print("SCRIPT:main start the demo", &[], RUN_LIMIT);
+    assert!(out.status.success(), "claude -p failed: {out:?}");
+
+    let job = only_job(&env);
+    assert_eq!(job["title"], "adopted demo", "{job}");
+    assert_eq!(job["background"], true, "{job}");
+    assert!(job["key"].as_str().unwrap_or_default().starts_with("claude:toolu_"), "{job}");
+    assert!(job["session_id"].is_string(), "{job}");
+    let job = env.wait_for_status(job["id"].as_u64().unwrap(), &["failed"]);
+    assert_eq!(job["exit_code"], 3, "the original's exit code: {job}");
+    let log = env.run_ok(&["logs", &job["id"].to_string()]);
+    assert_eq!(log, "ADOPTED: IT'S QUOTED\nline two\n", "same pipes, quoting, here-document");
+
+    // The client learnt the end through its own task machinery, which
+    // counts as told: no bgjobs notice repeats it.
+    assert!(job["deliveries"]["told_at"].is_string(), "{job}");
+    let view = claude.model.last_view("main");
+    assert!(view.contains("failed with exit code 3"), "the client saw the end: {view}");
+    assert_eq!(count(&view, "Background job 1 "), 0, "told twice: {view}");
+    // What the model reads as the task's output is the job's output.
+    let output = task_output_file(&view);
+    let text = std::fs::read_to_string(&output).expect("read the task's output file");
+    assert!(text.contains("ADOPTED: IT'S QUOTED\nline two\n"), "{text}");
+
+    // SessionStart taught the model the tool, once per session.
+    let first = claude.model.requests_of("main")[0].to_string();
+    assert_eq!(count(&first, "bgjobs run -b -- CMD"), 1, "{first}");
+}
+
+#[test]
+#[ignore = "needs the real Claude Code client: bash .ci/claude-test"]
+fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
+    let env = TestEnv::new();
+    let claude = Claude::new(&env, &[]);
+    let gate = env.root.join("gate");
+    let command = format!("{} wait-file {}", helper(), gate.display());
+    claude.model.script(
+        "main",
+        vec![
+            Step::tool(
+                "Agent",
+                json!({"description": "start a long job", "prompt": "SCRIPT:sub go",
+                       "subagent_type": "general-purpose", "run_in_background": false}),
+            ),
+            Step::text("the subagent is done"),
+            Step::text("resumed"),
+        ],
+    );
+    claude.model.script(
+        "sub",
+        vec![
+            Step::bash_bg(&command, "long job of a subagent"),
+            Step::text("subagent finished"),
+        ],
+    );
+    let out = claude.print("SCRIPT:main delegate", &[], RUN_LIMIT);
+    assert!(out.status.success(), "claude -p failed: {out:?}");
+
+    // The subagent ended, and then the session: the job runs on.
+    let job = only_job(&env);
+    let id = job["id"].as_u64().unwrap();
+    assert_eq!(job["status"], "running", "{job}");
+    assert!(job["agent_id"].is_string(), "attributed to the subagent: {job}");
+    let session = job["session_id"].as_str().unwrap().to_string();
+    let sub_view = claude.model.last_view("sub");
+    assert!(
+        sub_view.contains("keeps running after this subagent's final response"),
+        "the subagent was told its command outlives it: {sub_view}"
+    );
+
+    std::fs::write(&gate, "").unwrap();
+    let job = env.wait_for_status(id, &["succeeded"]);
+    assert!(job["deliveries"]["told_at"].is_null(), "told to nobody: {job}");
+
+    let out = claude.print("what happened?", &["--resume", &session], RUN_LIMIT);
+    assert!(out.status.success(), "claude -p --resume failed: {out:?}");
+    let view = claude.model.last_view("main");
+    assert_eq!(
+        count(&view, &format!("Background job {id} ")),
+        1,
+        "told once on resume: {view}"
+    );
+    assert!(env.job(id)["deliveries"]["told_at"].is_string());
+}
+
+#[test]
+#[ignore = "needs the real Claude Code client: bash .ci/claude-test"]
+fn stopping_the_task_cancels_the_adopted_job() {
+    let env = TestEnv::new();
+    let claude = Claude::new(&env, &[]);
+    let command = format!("{} sleep 300", helper());
+    claude.model.script(
+        "main",
+        vec![
+            Step::bash_bg(&command, "job to stop"),
+            Step::tool("ToolSearch", json!({"query": "select:TaskStop"})),
+            Step::tool("TaskStop", json!({"task_id": "{{bg}}"})),
+            Step::text("stopped it"),
+        ],
+    );
+    let out = claude.print("SCRIPT:main start then stop", &[], RUN_LIMIT);
+    assert!(out.status.success(), "claude -p failed: {out:?}");
+    let job = only_job(&env);
+    let job = env.wait_for_status(job["id"].as_u64().unwrap(), &["cancelled"]);
+    assert!(
+        job["reason"].as_str().unwrap_or_default().contains("task-stop"),
+        "{job}"
+    );
+    let pid = job["pid"].as_u64().unwrap() as u32;
+    proc::wait_dead(pid, "the stopped job's command");
+    let view = claude.model.last_view("main");
+    assert!(view.contains("Successfully stopped task"), "{view}");
+}
+
+#[test]
+#[ignore = "needs the real Claude Code client: bash .ci/claude-test"]
+fn print_mode_is_not_held_by_a_running_job_and_hears_of_it_on_resume() {
+    let env = TestEnv::new();
+    let claude = Claude::new(&env, &[]);
+    let gate = env.root.join("gate");
+    let command = format!("bgjobs run -b -- {} wait-file {}", helper(), gate.display());
+    claude.model.script(
+        "main",
+        vec![
+            Step::bash(&command),
+            Step::text("started"),
+            Step::text("resumed"),
+        ],
+    );
+    let path = format!(
+        "{}:{}",
+        bgjobs_tests::bgjobs_bin().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = claude.print_command("SCRIPT:main start a job", &[]);
+    cmd.env("PATH", &path);
+    let child = cmd.spawn().expect("start claude");
+    // Held, it would wait for the job: the gate is only opened after.
+    let out = bgjobs_tests::claude::wait_output(child, RUN_LIMIT);
+    assert!(out.status.success(), "claude -p failed: {out:?}");
+    let job = only_job(&env);
+    let id = job["id"].as_u64().unwrap();
+    assert_eq!(job["status"], "running", "{job}");
+    let session = job["session_id"].as_str().unwrap().to_string();
+
+    std::fs::write(&gate, "").unwrap();
+    env.wait_for_status(id, &["succeeded"]);
+    let out = claude.print("and now?", &["--resume", &session], RUN_LIMIT);
+    assert!(out.status.success(), "{out:?}");
+    let view = claude.model.last_view("main");
+    assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
+}
+
+#[test]
+#[ignore = "needs the real Claude Code client: bash .ci/claude-test"]
+fn a_killed_clients_result_is_told_on_resume() {
+    let env = TestEnv::new();
+    let claude = Claude::new(&env, &[]);
+    let gate = env.root.join("gate");
+    let started = env.root.join("started");
+    let command = format!("{} wait-file {}", helper(), gate.display());
+    claude.model.script(
+        "main",
+        vec![
+            Step::bash_bg(&command, "job of a client that dies"),
+            Step::bash(&format!(
+                "touch {} && {} sleep 300",
+                started.display(),
+                helper()
+            )),
+            Step::text("resumed"),
+        ],
+    );
+    let child = claude
+        .print_command("SCRIPT:main start and hang", &[])
+        .spawn()
+        .expect("start claude");
+    let pid = child.id();
+    wait_until("the client's second call", DEADLINE, || {
+        started.exists().then_some(())
+    });
+    let job = only_job(&env);
+    let id = job["id"].as_u64().unwrap();
+    let session = job["session_id"].as_str().unwrap().to_string();
+    // SIGKILL: no hook of the client runs again, its shells are orphaned.
+    proc::kill(pid);
+    let _ = bgjobs_tests::claude::wait_output(child, RUN_LIMIT);
+
+    std::fs::write(&gate, "").unwrap();
+    let job = env.wait_for_status(id, &["succeeded"]);
+    // Its follower saw the end, but its client was gone: nobody was told.
+    wait_until("the follower to exit", DEADLINE, || {
+        let job = env.job(id);
+        (job["follower"].is_object() && !proc::pid_alive(job["follower"]["pid"].as_u64()? as u32))
+            .then_some(())
+    });
+    assert!(env.job(id)["deliveries"]["told_at"].is_null(), "{job}");
+
+    let out = claude.print("back again", &["--resume", &session], RUN_LIMIT);
+    assert!(out.status.success(), "{out:?}");
+    let view = claude.model.last_view("main");
+    assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
+}
