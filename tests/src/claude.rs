@@ -286,10 +286,17 @@ fn usage() -> Value {
     json!({"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0})
 }
 
+/// A fresh message id: the client merges messages that share one.
+fn message_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("msg_e2e{n:08}")
+}
+
 /// A whole (non-streamed) message.
 fn message(body: &Value, step: &Step) -> Value {
     let (content, stop) = blocks(step);
-    json!({"id": "msg_e2e", "type": "message", "role": "assistant", "model": body["model"],
+    json!({"id": message_id(), "type": "message", "role": "assistant", "model": body["model"],
            "content": content, "stop_reason": stop, "stop_sequence": null, "usage": usage()})
 }
 
@@ -300,7 +307,7 @@ fn sse(body: &Value, step: &Step) -> String {
     let mut ev = |name: &str, data: Value| out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
     ev(
         "message_start",
-        json!({"type": "message_start", "message": {"id": "msg_e2e", "type": "message", "role": "assistant",
+        json!({"type": "message_start", "message": {"id": message_id(), "type": "message", "role": "assistant",
                "model": body["model"], "content": [], "stop_reason": null, "stop_sequence": null, "usage": usage()}}),
     );
     for (i, block) in content.iter().enumerate() {

@@ -160,6 +160,7 @@ fn stopping_the_task_cancels_the_adopted_job() {
         "main",
         vec![
             Step::bash_bg(&command, "job to stop"),
+            Step::bash("true"),
             Step::tool("ToolSearch", json!({"query": "select:TaskStop"})),
             Step::tool("TaskStop", json!({"task_id": "{{bg}}"})),
             Step::text("stopped it"),
