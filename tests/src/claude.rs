@@ -55,7 +55,10 @@ impl Step {
 
     /// A Bash call in the foreground.
     pub fn bash(command: &str) -> Self {
-        Self::tool("Bash", json!({"command": command, "description": "a command"}))
+        Self::tool(
+            "Bash",
+            json!({"command": command, "description": "a command"}),
+        )
     }
 
     /// End the turn.
@@ -97,10 +100,7 @@ impl FakeModel {
 
     /// Add (or replace) script `name`.
     pub fn script(&self, name: &str, steps: Vec<Step>) {
-        self.scripts
-            .lock()
-            .unwrap()
-            .insert(name.to_string(), steps);
+        self.scripts.lock().unwrap().insert(name.to_string(), steps);
     }
 
     /// Every scripted `/v1/messages` request so far, oldest first.
@@ -160,7 +160,11 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Value>>, scripts: &Mutex<Script
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let path = path.split('?').next().unwrap_or_default();
         let (status, kind, reply) = if path.ends_with("/count_tokens") {
-            (200, "application/json", json!({"input_tokens": 100}).to_string())
+            (
+                200,
+                "application/json",
+                json!({"input_tokens": 100}).to_string(),
+            )
         } else if path.ends_with("/v1/messages") {
             let step = plan(&body, scripts);
             if script_of(&body).is_some() {
@@ -304,7 +308,8 @@ fn message(body: &Value, step: &Step) -> Value {
 fn sse(body: &Value, step: &Step) -> String {
     let (content, stop) = blocks(step);
     let mut out = String::new();
-    let mut ev = |name: &str, data: Value| out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+    let mut ev =
+        |name: &str, data: Value| out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
     ev(
         "message_start",
         json!({"type": "message_start", "message": {"id": message_id(), "type": "message", "role": "assistant",
@@ -312,17 +317,35 @@ fn sse(body: &Value, step: &Step) -> String {
     );
     for (i, block) in content.iter().enumerate() {
         if block["type"] == "text" {
-            ev("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}));
-            ev("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": block["text"]}}));
+            ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}),
+            );
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": block["text"]}}),
+            );
         } else {
-            ev("content_block_start", json!({"type": "content_block_start", "index": i,
-                "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}));
-            ev("content_block_delta", json!({"type": "content_block_delta", "index": i,
-                "delta": {"type": "input_json_delta", "partial_json": block["input"].to_string()}}));
+            ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": i,
+                "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}),
+            );
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": i,
+                "delta": {"type": "input_json_delta", "partial_json": block["input"].to_string()}}),
+            );
         }
-        ev("content_block_stop", json!({"type": "content_block_stop", "index": i}));
+        ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": i}),
+        );
     }
-    ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 5}}));
+    ev(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 5}}),
+    );
     ev("message_stop", json!({"type": "message_stop"}));
     out
 }
@@ -413,7 +436,10 @@ impl<'a> Claude<'a> {
             }
         }
         cmd.env("HOME", &self.home)
-            .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", self.model.port))
+            .env(
+                "ANTHROPIC_BASE_URL",
+                format!("http://127.0.0.1:{}", self.model.port),
+            )
             .env("ANTHROPIC_API_KEY", API_KEY)
             .env("DISABLE_TELEMETRY", "1")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
@@ -435,7 +461,6 @@ impl<'a> Claude<'a> {
             .expect("start claude");
         wait_output(child, limit)
     }
-
 }
 
 /// Wait for `child` to exit within `limit` (else kill it and fail), with
@@ -452,8 +477,18 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
             bytes
         })
     };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     loop {
         if let Some(status) = child.try_wait().expect("wait for claude") {
             // Background shells of the client may hold the pipes open.

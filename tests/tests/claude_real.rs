@@ -42,7 +42,10 @@ fn count(text: &str, needle: &str) -> usize {
 
 /// The client's output file of the (last) background task in `view`.
 fn task_output_file(view: &str) -> String {
-    let at = view.rfind("Output is being written to: ").expect("a background task") + 28;
+    let at = view
+        .rfind("Output is being written to: ")
+        .expect("a background task")
+        + 28;
     view[at..].split(". ").next().unwrap().to_string()
 }
 
@@ -56,7 +59,8 @@ fn main_thread_background_bash_is_adopted_and_told_once() {
     let _ = IGNORED;
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
-    let command = "echo 'adopted: it'\"'\"'s quoted' | tr a-z A-Z && cat <<'EOF'\nline two\nEOF\nexit 3";
+    let command =
+        "echo 'adopted: it'\"'\"'s quoted' | tr a-z A-Z && cat <<'EOF'\nline two\nEOF\nexit 3";
     claude.model.script(
         "main",
         vec![
@@ -71,18 +75,30 @@ fn main_thread_background_bash_is_adopted_and_told_once() {
     let job = only_job(&env);
     assert_eq!(job["title"], "adopted demo", "{job}");
     assert_eq!(job["background"], true, "{job}");
-    assert!(job["key"].as_str().unwrap_or_default().starts_with("claude:toolu_"), "{job}");
+    assert!(
+        job["key"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("claude:toolu_"),
+        "{job}"
+    );
     assert!(job["session_id"].is_string(), "{job}");
     let job = env.wait_for_status(job["id"].as_u64().unwrap(), &["failed"]);
     assert_eq!(job["exit_code"], 3, "the original's exit code: {job}");
     let log = env.run_ok(&["logs", &job["id"].to_string()]);
-    assert_eq!(log, "ADOPTED: IT'S QUOTED\nline two\n", "same pipes, quoting, here-document");
+    assert_eq!(
+        log, "ADOPTED: IT'S QUOTED\nline two\n",
+        "same pipes, quoting, here-document"
+    );
 
     // The client learnt the end through its own task machinery, which
     // counts as told: no bgjobs notice repeats it.
     assert!(job["deliveries"]["told_at"].is_string(), "{job}");
     let view = claude.model.last_view("main");
-    assert!(view.contains("failed with exit code 3"), "the client saw the end: {view}");
+    assert!(
+        view.contains("failed with exit code 3"),
+        "the client saw the end: {view}"
+    );
     assert_eq!(count(&view, "Background job 1 "), 0, "told twice: {view}");
     // What the model reads as the task's output is the job's output.
     let output = task_output_file(&view);
@@ -127,7 +143,10 @@ fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
     let job = only_job(&env);
     let id = job["id"].as_u64().unwrap();
     assert_eq!(job["status"], "running", "{job}");
-    assert!(job["agent_id"].is_string(), "attributed to the subagent: {job}");
+    assert!(
+        job["agent_id"].is_string(),
+        "attributed to the subagent: {job}"
+    );
     let session = job["session_id"].as_str().unwrap().to_string();
     let sub_view = claude.model.last_view("sub");
     assert!(
@@ -137,7 +156,10 @@ fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
 
     std::fs::write(&gate, "").unwrap();
     let job = env.wait_for_status(id, &["succeeded"]);
-    assert!(job["deliveries"]["told_at"].is_null(), "told to nobody: {job}");
+    assert!(
+        job["deliveries"]["told_at"].is_null(),
+        "told to nobody: {job}"
+    );
 
     let out = claude.print("what happened?", &["--resume", &session], RUN_LIMIT);
     assert!(out.status.success(), "claude -p --resume failed: {out:?}");
@@ -171,7 +193,10 @@ fn stopping_the_task_cancels_the_adopted_job() {
     let job = only_job(&env);
     let job = env.wait_for_status(job["id"].as_u64().unwrap(), &["cancelled"]);
     assert!(
-        job["reason"].as_str().unwrap_or_default().contains("task-stop"),
+        job["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("task-stop"),
         "{job}"
     );
     let pid = job["pid"].as_u64().unwrap() as u32;

@@ -95,6 +95,19 @@ fn context(stdout: &str, event_name: &str) -> String {
     text
 }
 
+/// A SessionStart that says what bgjobs is for, and nothing else.
+#[track_caller]
+fn assert_taught(stdout: &str) {
+    let text = context(stdout, "SessionStart");
+    assert!(text.starts_with("bgjobs manages background jobs"), "{text}");
+    assert!(
+        text.chars().count() <= 600,
+        "{} characters: {text}",
+        text.len()
+    );
+    assert!(!text.contains("job 1 "), "{text}");
+}
+
 /// "job N " mentioned in a text (the space keeps job 1 from matching 12).
 fn mentions(text: &str, id: u64) -> bool {
     text.contains(&format!("job {id} "))
@@ -205,7 +218,7 @@ fn finished_job(env: &TestEnv, session: &str, args: &[&str], status: &str) -> u6
 #[test]
 fn finished_jobs_are_told_once_on_user_prompt_and_post_tool_use() {
     let env = TestEnv::with_config(CONFIG);
-    assert_eq!(session_start(&env, "S", "startup"), "");
+    assert_taught(&session_start(&env, "S", "startup"));
     assert_eq!(user_prompt(&env, "S"), "", "nothing to tell yet");
 
     let first = finished_job(&env, "S", &["print", "all 7 tests passed"], "succeeded");
@@ -245,7 +258,7 @@ fn finished_jobs_are_told_once_on_user_prompt_and_post_tool_use() {
 #[test]
 fn rewake_wakes_on_a_job_end_and_stands_down_for_a_newer_waiter() {
     let env = TestEnv::with_config(CONFIG);
-    assert_eq!(session_start(&env, "S", "startup"), "");
+    assert_taught(&session_start(&env, "S", "startup"));
 
     // Wakes when S's background job ends.
     let flag1 = env.root.join("go-1");
@@ -413,7 +426,7 @@ fn session_start_appends_the_session_id_to_claude_env_file() {
     cmd.env("CLAUDE_ENV_FILE", &env_file);
     let out = output(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "", "startup has nothing to tell");
+    assert_taught(&stdout(&out));
     assert_eq!(
         std::fs::read_to_string(&env_file).unwrap(),
         format!("export FOO=bar\nexport BGJOBS_SESSION_ID={session}\n")
@@ -445,7 +458,7 @@ fn session_start_appends_the_session_id_to_claude_env_file() {
 #[test]
 fn session_start_on_resume_reports_finished_and_running_jobs() {
     let env = TestEnv::with_config(CONFIG);
-    assert_eq!(session_start(&env, "R", "startup"), "");
+    assert_taught(&session_start(&env, "R", "startup"));
     let flag1 = env.root.join("go-1");
     let flag2 = env.root.join("go-2");
     let done = env.start_helper(&["--session", "R"], &["wait-file", flag1.to_str().unwrap()]);
@@ -493,7 +506,7 @@ fn session_start_on_resume_reports_finished_and_running_jobs() {
 #[test]
 fn racing_hooks_tell_a_finished_job_exactly_once() {
     let env = TestEnv::with_config(CONFIG);
-    assert_eq!(session_start(&env, "S", "startup"), "");
+    assert_taught(&session_start(&env, "S", "startup"));
     let ids: Vec<u64> = (0..3)
         .map(|i| {
             finished_job(
@@ -580,14 +593,22 @@ fn hooks_use_the_events_workspace() {
 #[test]
 fn subagent_events_are_recorded_on_the_session() {
     let env = TestEnv::with_config(CONFIG);
-    assert_eq!(session_start(&env, "S", "startup"), "");
-    let start = json!({"agent_id": "agent-1", "agent_type": "Explore"});
-    assert_eq!(hook_ok(&env, "S", "SubagentStart", start), "");
+    assert_taught(&session_start(&env, "S", "startup"));
+    for agent in ["agent-1", "agent-2"] {
+        let start = json!({"agent_id": agent, "agent_type": "Explore"});
+        assert_eq!(hook_ok(&env, "S", "SubagentStart", start), "");
+    }
+    let record = read_session(&env, "S").unwrap();
+    assert_eq!(record["agents"], json!(["agent-1", "agent-2"]), "{record}");
     let stop = json!({"stop_hook_active": false, "agent_id": "agent-1", "agent_type": "Explore",
                       "agent_transcript_path": "/t/agent-1.jsonl", "last_assistant_message": "ok"});
     assert_eq!(hook_ok(&env, "S", "SubagentStop", stop), "");
     let record = read_session(&env, "S").unwrap();
-    assert_eq!(record["agents"], json!(["agent-1"]), "{record}");
+    assert_eq!(
+        record["agents"],
+        json!(["agent-2"]),
+        "a finished subagent leaves the list: {record}"
+    );
     assert!(
         record["ended_at"].is_null(),
         "a subagent's end is not the session's: {record}"
@@ -596,6 +617,25 @@ fn subagent_events_are_recorded_on_the_session() {
     assert_eq!(
         hook_ok(&env, "S", "Stop", json!({"stop_hook_active": false})),
         ""
+    );
+}
+
+/// SessionStart teaches the model the tool on startup and clear, not on
+/// resume or compact; with adoption off it does not mention adoption.
+#[test]
+fn session_start_teaches_the_model_on_startup_and_clear_only() {
+    let env = TestEnv::with_config(CONFIG);
+    assert_taught(&session_start(&env, "S", "startup"));
+    let text = context(&session_start(&env, "S", "clear"), "SessionStart");
+    assert!(text.starts_with("bgjobs manages background jobs"), "{text}");
+    assert!(text.contains("adopts"), "{text}");
+    assert_eq!(session_start(&env, "S", "resume"), "");
+    assert_eq!(session_start(&env, "S", "compact"), "");
+    env.write_config("desktop = false\nadopt_background = false\n");
+    let text = context(&session_start(&env, "T", "startup"), "SessionStart");
+    assert!(
+        text.contains("bgjobs run -b") && !text.contains("adopts"),
+        "{text}"
     );
 }
 
@@ -703,7 +743,7 @@ fn session_start_through_powershell_or_git_bash_records_the_agent() {
 #[test]
 fn a_job_whose_record_is_final_is_told_by_the_next_hook() {
     let env = TestEnv::with_config(CONFIG);
-    assert_eq!(session_start(&env, "S", "startup"), "");
+    assert_taught(&session_start(&env, "S", "startup"));
     for round in 0..80 {
         let id = env.start_helper(&["--session", "S"], &["exit", "0"]);
         let path = env.job_file(id);
@@ -726,7 +766,7 @@ fn a_job_whose_record_is_final_is_told_by_the_next_hook() {
 #[test]
 fn told_jobs_leave_the_untold_index() {
     let env = TestEnv::with_config(CONFIG);
-    assert_eq!(session_start(&env, "S", "startup"), "");
+    assert_taught(&session_start(&env, "S", "startup"));
     let ids: Vec<u64> = (0..3)
         .map(|_| finished_job(&env, "S", &["exit", "0"], "succeeded"))
         .collect();
@@ -755,7 +795,7 @@ fn told_jobs_leave_the_untold_index() {
 fn context_stays_under_claude_codes_cap() {
     const CAP: usize = 10_000;
     let env = TestEnv::with_config(CONFIG);
-    assert_eq!(session_start(&env, "S", "startup"), "");
+    assert_taught(&session_start(&env, "S", "startup"));
     let title = |i: usize| format!("job {i}: {}", "long title ".repeat(80));
     let flag = env.root.join("go");
     let mut running = Vec::new();
@@ -800,7 +840,7 @@ fn context_stays_under_claude_codes_cap() {
 #[test]
 fn rewake_wakes_when_a_job_is_found_lost() {
     let env = TestEnv::with_config(CONFIG);
-    assert_eq!(session_start(&env, "S", "startup"), "");
+    assert_taught(&session_start(&env, "S", "startup"));
     let id = env.start_helper(&["--session", "S"], &["sleep", "300"]);
     env.wait_for_status(id, &["running"]);
     let worker = env.read_record(id)["worker"]["pid"]

@@ -20,11 +20,21 @@ fn home(env: &TestEnv) -> PathBuf {
     home
 }
 
-/// `bgjobs ARGS` with HOME pointing into the test.
+/// `PATH` with the directory of the `bgjobs` under test first: a user who
+/// put this very binary on their PATH.
+fn path_with_bgjobs() -> std::ffi::OsString {
+    let dir = bgjobs_bin().parent().unwrap().to_path_buf();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest))).unwrap()
+}
+
+/// `bgjobs ARGS` with HOME pointing into the test and this bgjobs on PATH.
 fn run(env: &TestEnv, args: &[&str]) -> Output {
     let home = home(env);
     let mut cmd = env.bgjobs(args);
-    cmd.env("HOME", &home).env("USERPROFILE", &home);
+    cmd.env("HOME", &home)
+        .env("USERPROFILE", &home)
+        .env("PATH", path_with_bgjobs());
     output(cmd)
 }
 
@@ -71,7 +81,10 @@ fn bgjobs_entries(settings: &Value) -> Vec<(String, Value)> {
         for (event, groups) in hooks {
             for group in groups.as_array().into_iter().flatten() {
                 for hook in group["hooks"].as_array().into_iter().flatten() {
-                    if hook["command"] == "bgjobs" {
+                    let command = hook["command"].as_str().unwrap_or_default();
+                    let this =
+                        Path::new(command).canonicalize().ok() == bgjobs_bin().canonicalize().ok();
+                    if command == "bgjobs" || this {
                         found.push((event.clone(), hook.clone()));
                     }
                 }
@@ -200,7 +213,9 @@ fn project_and_local_scopes_write_the_workspace_settings() {
     for (scope, path) in [("project", &project), ("local", &local)] {
         let home = home(&env);
         let mut cmd = env.bgjobs_in(&sub, &["install", "claude", "--scope", scope]);
-        cmd.env("HOME", &home).env("USERPROFILE", &home);
+        cmd.env("HOME", &home)
+            .env("USERPROFILE", &home)
+            .env("PATH", path_with_bgjobs());
         ok(cmd);
         let settings = read_json(path);
         assert_eq!(settings["hooks"], plugin_hooks()["hooks"], "{scope}");
@@ -236,4 +251,65 @@ fn install_refuses_a_broken_settings_file_and_changes_nothing() {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), broken, "{args:?}");
         assert!(!backup_of(&path).exists(), "{args:?}");
     }
+}
+
+/// When the bare name `bgjobs` would not run this binary (not on PATH, or
+/// another one first), install writes this binary's absolute path and says
+/// so; reinstalling with it on PATH puts the bare name back, and uninstall
+/// removes either form.
+#[test]
+fn install_writes_the_absolute_path_when_bgjobs_on_path_is_not_this_binary() {
+    let env = TestEnv::new();
+    let path = user_settings(&env);
+    let exe = bgjobs_bin().canonicalize().unwrap();
+    let elsewhere = env.root.join("otherbin");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(&exe, elsewhere.join(exe.file_name().unwrap())).unwrap();
+    for (case, search) in [
+        ("not on PATH", env.root.join("empty")),
+        ("another bgjobs first", elsewhere),
+    ] {
+        let mut cmd = env.bgjobs(&["install", "claude"]);
+        let home = home(&env);
+        cmd.env("HOME", &home)
+            .env("USERPROFILE", &home)
+            .env("PATH", &search);
+        let said = ok(cmd);
+        assert!(said.contains("the hooks run"), "{case}: {said}");
+        let settings = read_json(&path);
+        let entries = bgjobs_entries(&settings);
+        assert_eq!(entries.len(), 8, "{case}: {settings}");
+        for (event, hook) in &entries {
+            let command = Path::new(hook["command"].as_str().unwrap());
+            assert!(command.is_absolute(), "{case} {event}: {hook}");
+            assert_eq!(command.canonicalize().unwrap(), exe, "{case} {event}");
+        }
+    }
+    run_ok(&env, &["install", "claude"]);
+    assert_eq!(
+        read_json(&path)["hooks"],
+        plugin_hooks()["hooks"],
+        "bare name again, no copies"
+    );
+    run_ok(&env, &["uninstall", "claude"]);
+    assert!(bgjobs_entries(&read_json(&path)).is_empty());
+}
+
+/// `--no-adopt` leaves out the PreToolUse hook (and takes it out again if an
+/// earlier install added it); everything else is as usual.
+#[test]
+fn install_no_adopt_leaves_out_the_pretooluse_hook() {
+    let env = TestEnv::new();
+    let path = user_settings(&env);
+    run_ok(&env, &["install", "claude"]);
+    assert!(read_json(&path)["hooks"]["PreToolUse"].is_array());
+    run_ok(&env, &["install", "claude", "--no-adopt"]);
+    let settings = read_json(&path);
+    assert!(settings["hooks"].get("PreToolUse").is_none(), "{settings}");
+    let mut expected = plugin_hooks()["hooks"].clone();
+    expected.as_object_mut().unwrap().remove("PreToolUse");
+    assert_eq!(settings["hooks"], expected);
+    let once = std::fs::read(&path).unwrap();
+    run_ok(&env, &["install", "claude", "--no-adopt"]);
+    assert_eq!(std::fs::read(&path).unwrap(), once, "idempotent");
 }

@@ -58,16 +58,17 @@ fn is_ours(hook: &Value) -> bool {
 /// `PATH`, to this very binary; else this binary's absolute path (a hook
 /// that cannot find bgjobs fails on every event, in the user's terminal).
 fn hook_command() -> Result<(String, Option<String>), Failure> {
-    let me = std::env::current_exe()
-        .and_then(std::fs::canonicalize)
+    let exe = std::env::current_exe()
         .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
+    // Compared canonical; written as the OS named it (no `\\?\` prefix).
+    let me = std::fs::canonicalize(&exe).unwrap_or_else(|_| exe.clone());
     let name = format!("bgjobs{}", std::env::consts::EXE_SUFFIX);
     let on_path = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .map(|dir| dir.join(&name))
             .find(|candidate| candidate.is_file())
     });
-    let absolute = me.to_string_lossy().into_owned();
+    let absolute = exe.to_string_lossy().into_owned();
     match on_path {
         Some(found) if std::fs::canonicalize(&found).ok().as_ref() == Some(&me) => {
             Ok(("bgjobs".into(), None))
@@ -81,9 +82,7 @@ fn hook_command() -> Result<(String, Option<String>), Failure> {
         )),
         None => Ok((
             absolute.clone(),
-            Some(format!(
-                "`bgjobs` is not on PATH: the hooks run {absolute}"
-            )),
+            Some(format!("`bgjobs` is not on PATH: the hooks run {absolute}")),
         )),
     }
 }
@@ -111,7 +110,9 @@ pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
             continue;
         }
         let group = our_group(event, matcher, &command);
-        let entry = hooks.entry(event).or_insert_with(|| Value::Array(Vec::new()));
+        let entry = hooks
+            .entry(event)
+            .or_insert_with(|| Value::Array(Vec::new()));
         let groups = entry.as_array_mut().ok_or_else(|| {
             Failure::error(format!("{}: hooks.{event} is not an array", path.display()))
         })?;

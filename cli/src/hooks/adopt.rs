@@ -112,12 +112,7 @@ fn follower(event: &Event, original: &str) -> Result<String, Failure> {
     if let Some(id) = &event.tool_use_id {
         words.extend(["--key".into(), format!("{KEY_PREFIX}{id}")]);
     }
-    words.extend([
-        "--".into(),
-        bash_tool_shell(),
-        "-c".into(),
-        original.into(),
-    ]);
+    words.extend(["--".into(), bash_tool_shell(), "-c".into(), original.into()]);
     Ok(words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "))
 }
 

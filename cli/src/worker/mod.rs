@@ -262,7 +262,12 @@ fn wait_for_end(
             ending.status = status.ok();
             // Only an attached run has an interrupt handler, and so a sender
             // left: a detached worker's channel is closed by now.
-            if ending.status.as_ref().and_then(platform::signal_of).is_some() {
+            if ending
+                .status
+                .as_ref()
+                .and_then(platform::signal_of)
+                .is_some()
+            {
                 ending.interrupted =
                     matches!(event.recv_timeout(SIGNAL_RACE), Ok(Event::Interrupted));
             }
