@@ -19,7 +19,7 @@ const PAUSE: Duration = Duration::from_millis(50);
 /// How a follow ended.
 pub enum Followed {
     /// The job ended and all of its log was written out.
-    Ended(Job),
+    Ended(Box<Job>),
     /// Stdout was closed (a reader that went away): nothing more to do.
     Closed,
 }
@@ -43,7 +43,7 @@ pub fn follow(store: &Store, id: u64) -> Result<Followed, Failure> {
         };
         offset = next;
         if !job.status.is_active() {
-            return Ok(Followed::Ended(job));
+            return Ok(Followed::Ended(Box::new(job)));
         }
         waker.sleep(PAUSE);
     }
