@@ -21,6 +21,10 @@
 //!   it, prints it as `additionalContext` (checked) and marks it told.
 //! - SessionEnd of a session with no foreground jobs (a fresh session per
 //!   sample, started by an untimed SessionStart), so no reaper is spawned.
+//! - PreToolUse on a foreground Bash call: runs before every Bash call and
+//!   must answer without opening the store (target ≤ 1.3× its floor).
+//! - PreToolUse on a background Bash call, adopted: the rewritten input is
+//!   checked in the output (target ≤ 2× its floor).
 
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -61,7 +65,15 @@ pub struct Hooks {
     pub prompt: Vec<f64>,
     pub post_tool: Vec<f64>,
     pub session_end: Vec<f64>,
+    /// `/bin/true` given a PreToolUse payload.
+    pub pre_floor: Vec<f64>,
+    pub pre_foreground: Vec<f64>,
+    pub pre_adopted: Vec<f64>,
 }
+
+/// Ratio targets of the PreToolUse hook to its floor.
+const PRE_FOREGROUND_RATIO: f64 = 1.3;
+const PRE_ADOPTED_RATIO: f64 = 2.0;
 
 /// Set up the workspace, time the four hooks and their floor interleaved,
 /// and stop the running jobs again.
@@ -83,6 +95,21 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
     };
     let prompt = event(&ws, SESSION, "UserPromptSubmit", json!({ "prompt": "x" }));
     let ended = Cell::new(0u32);
+    let bash = |background: bool| {
+        event(
+            &ws,
+            SESSION,
+            "PreToolUse",
+            json!({
+                "permission_mode": "default",
+                "tool_name": "Bash",
+                "tool_input": {"command": "cargo test --workspace", "description": "Run the tests",
+                               "run_in_background": background},
+                "tool_use_id": "toolu_01bench",
+            }),
+        )
+    };
+    let (foreground, background) = (bash(false), bash(true));
     let mut probes = [
         Probe::new("hook floor", || {
             let payload = prompt.to_string();
@@ -133,6 +160,24 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
             let end = event(&ws, &session, "SessionEnd", json!({ "reason": "other" }));
             hook(&end).map(|(took, _)| took)
         }),
+        Probe::new("PreToolUse floor", || {
+            let payload = foreground.to_string();
+            measure::time_success_with_input(&mut fx.floor(), payload.as_bytes()).map(|(t, _)| t)
+        }),
+        Probe::new("PreToolUse, foreground", || {
+            let (took, out) = hook(&foreground)?;
+            if !out.trim().is_empty() {
+                return Err(format!("a foreground call was touched: {:?}", out.trim()));
+            }
+            Ok(took)
+        }),
+        Probe::new("PreToolUse, adopted", || {
+            let (took, out) = hook(&background)?;
+            if !out.contains("updatedInput") || !out.contains("--follow") {
+                return Err(format!("the call was not adopted: {:?}", out.trim()));
+            }
+            Ok(took)
+        }),
     ];
     let samples = measure::interleaved(&mut probes, warmup, runs)?;
     running.check_still_running()?;
@@ -145,6 +190,9 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
         prompt: next(),
         post_tool: next(),
         session_end: next(),
+        pre_floor: next(),
+        pre_foreground: next(),
+        pre_adopted: next(),
     })
 }
 
@@ -332,7 +380,37 @@ pub fn rows(hooks: Hooks) -> Vec<Row> {
         "SessionEnd, no foreground jobs",
         hooks.session_end,
     );
-    vec![floor, start, prompt, post, end]
+    let pre_floor = Row::new(
+        "hook_pre_floor",
+        "hook floor: `/bin/true`, a PreToolUse payload on stdin",
+        Unit::Millis,
+        hooks.pre_floor,
+    );
+    let pre_median = pre_floor.stats.median;
+    let pre = |key, name: &str, samples, max: f64| {
+        let row = Row::new(
+            key,
+            format!("`bgjobs hook` PreToolUse, {name}"),
+            Unit::Millis,
+            samples,
+        )
+        .against("PreToolUse floor", pre_median);
+        let met = row.ratio.is_some_and(|r| r <= max);
+        row.target(Target::custom(format!("median ≤ {max}× floor"), met))
+    };
+    let fg = pre(
+        "hook_pre_foreground",
+        "foreground Bash call (left alone)",
+        hooks.pre_foreground,
+        PRE_FOREGROUND_RATIO,
+    );
+    let adopted = pre(
+        "hook_pre_adopted",
+        "background Bash call (adopted)",
+        hooks.pre_adopted,
+        PRE_ADOPTED_RATIO,
+    );
+    vec![floor, start, prompt, post, end, pre_floor, fg, adopted]
 }
 
 /// How to read the rows.
