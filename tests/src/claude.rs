@@ -410,18 +410,24 @@ impl<'a> Claude<'a> {
 
     /// `claude -p PROMPT ARGS…` in the workspace, ready to spawn.
     pub fn print_command(&self, prompt: &str, args: &[&str]) -> Command {
+        let mut cmd = self.client_command(&["-p", prompt]);
+        cmd.args([
+            "--permission-mode",
+            "default",
+            "--allowedTools",
+            "Bash,Agent,TaskStop,ToolSearch,TaskOutput",
+            "--debug-file",
+        ])
+        .arg(&self.debug_file)
+        .args(args);
+        cmd
+    }
+
+    /// `claude ARGS…` in the workspace, with the client's offline
+    /// environment, ready to spawn.
+    pub fn client_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(claude_bin());
-        cmd.arg("-p")
-            .arg(prompt)
-            .args([
-                "--permission-mode",
-                "default",
-                "--allowedTools",
-                "Bash,Agent,TaskStop,ToolSearch,TaskOutput",
-                "--debug-file",
-            ])
-            .arg(&self.debug_file)
-            .args(args)
+        cmd.args(args)
             .current_dir(&self.env.ws)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

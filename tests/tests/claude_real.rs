@@ -294,3 +294,42 @@ fn a_killed_clients_result_is_told_on_resume() {
     let view = claude.model.last_view("main");
     assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
 }
+
+#[test]
+#[ignore = "needs the real Claude Code client: bash .ci/claude-test"]
+fn the_repository_is_a_plugin_marketplace_the_client_installs_from() {
+    let env = TestEnv::new();
+    let claude = Claude::new(&env, &["--scope", "project"]);
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for args in [
+        vec!["plugin", "marketplace", "add", repo.to_str().unwrap()],
+        vec!["plugin", "install", "bgjobs@bgjobs"],
+    ] {
+        let mut cmd = claude.client_command(&args);
+        let out = bgjobs_tests::claude::wait_output(cmd.spawn().unwrap(), RUN_LIMIT);
+        assert!(out.status.success(), "claude {args:?}: {out:?}");
+    }
+    let cache = claude
+        .home
+        .join(".claude")
+        .join("plugins")
+        .join("cache")
+        .join("bgjobs")
+        .join("bgjobs");
+    let version = std::fs::read_dir(&cache)
+        .expect("the plugin is installed")
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let hooks: Value = serde_json::from_str(
+        &std::fs::read_to_string(version.join("hooks").join("hooks.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(hooks["hooks"]["PreToolUse"].is_array(), "{hooks}");
+    assert!(version
+        .join("skills")
+        .join("bgjobs")
+        .join("SKILL.md")
+        .is_file());
+}
