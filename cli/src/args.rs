@@ -76,6 +76,18 @@ pub enum Command {
     StopAdopted {
         /// The job.
         id: u64,
+        /// The follower was killed with no stop tool call: cancel only if,
+        /// after a short look, neither its session nor its subagent ended.
+        #[arg(long)]
+        if_deliberate: bool,
+    },
+    /// Internal: start `bgjobs ARGS…` detached and exit at once, so that it
+    /// is left an orphan outside the caller's process tree.
+    #[command(hide = true)]
+    Detach {
+        /// The bgjobs command line to start.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Internal: start a job's detached worker and hand the job over to it,
     /// then exit (the worker is left an orphan; see `run --follow`).
@@ -117,6 +129,11 @@ pub struct RunArgs {
     /// code (as `wait` does). Killing the follower never cancels the job.
     #[arg(long, conflicts_with = "json")]
     pub follow: bool,
+    /// With --follow: the follower stands for an agent's background task
+    /// (written by the adoption hook). Killed while its session and subagent
+    /// go on, it was stopped on purpose, and the job is cancelled.
+    #[arg(long, requires = "follow", hide = true)]
+    pub adopted: bool,
     /// Print the job as JSON.
     #[arg(long)]
     pub json: bool,

@@ -53,7 +53,10 @@ fn main() -> ExitCode {
             hooks::session_end::reap(cli.workspace, &session, &ids)
         }
         Command::StartWorker { id } => commands::run::start_worker(cli.workspace, id),
-        Command::StopAdopted { id } => hooks::adopt::stop(cli.workspace, id),
+        Command::StopAdopted { id, if_deliberate } => {
+            hooks::adopt::stop(cli.workspace, id, if_deliberate)
+        }
+        Command::Detach { args } => commands::run::detach(cli.workspace, &args),
         Command::Worker(args) => worker::run_detached(cli.workspace, args.id),
     };
     finish(result)

@@ -386,3 +386,98 @@ fn the_stop_waiter_stands_down_when_its_client_dies_and_never_holds_print_mode()
         stdout(&out)
     );
 }
+
+/// Start an adopted call's follower the way the Bash tool does (`bash -c`,
+/// in a session of its own); returns the follower shell's pid and the job.
+fn start_adopted(env: &TestEnv, command: &str, extra: Value) -> (u32, u64) {
+    let input = json!({"command": command, "description": "adopted", "run_in_background": true});
+    let updated = rewritten(&hook(env, &pre_bash(env, input, extra), &[])).expect("adopted");
+    let known = ids_of(&env.status_json());
+    let mut follower = Command::new("setsid");
+    follower
+        .arg("/bin/bash")
+        .arg("-c")
+        .arg(updated["command"].as_str().unwrap())
+        .current_dir(&env.ws)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    env.apply(&mut follower);
+    let pid = env.spawn_tracked(follower);
+    let id = wait_until("the adopted job", DEADLINE, || {
+        ids_of(&env.status_json())
+            .into_iter()
+            .find(|i| !known.contains(i))
+    });
+    env.wait_for_status(id, &["running"]);
+    (pid, id)
+}
+
+/// Kill a follower's tree as Claude Code does: SIGTERM to its process group
+/// (the Bash tool's shell leads one of its own).
+fn kill_task(pid: u32) {
+    proc::signal_group(pid, libc::SIGTERM);
+    proc::wait_dead(pid, "the follower's shell");
+}
+
+/// Claude Code kills a background task the same way at a subagent's end, a
+/// session's end and a stop from the user's task list (which runs no hook):
+/// only with its session and subagent going on is the kill a stop, and the
+/// job cancelled (and counted as told: the client says it was stopped).
+#[test]
+fn a_killed_follower_cancels_its_job_only_while_its_session_and_subagent_go_on() {
+    let env = TestEnv::with_config(CONFIG);
+    assert_eq!(
+        hook(
+            &env,
+            &hook_event(&env, "S", "SessionStart", json!({"source": "startup"})),
+            &[]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let sleeper = format!("{} sleep 300", env.helper());
+
+    // A subagent's end: SubagentStop first, then the kill. The job stays.
+    let start = json!({"agent_id": "agent-1", "agent_type": "general-purpose"});
+    hook(
+        &env,
+        &hook_event(&env, "S", "SubagentStart", start.clone()),
+        &[],
+    );
+    let (shell, sub_job) = start_adopted(&env, &sleeper, start.clone());
+    hook(&env, &hook_event(&env, "S", "SubagentStop", start), &[]);
+    kill_task(shell);
+
+    // The user's stop, with the session and the main thread going on.
+    let (shell, stopped) = start_adopted(&env, &sleeper, json!({"tool_use_id": "toolu_stop"}));
+    kill_task(shell);
+    let job = env.wait_for_status(stopped, &["cancelled"]);
+    assert!(job["reason"].as_str().unwrap().contains("stopped"), "{job}");
+    assert!(job["deliveries"]["told_at"].is_string(), "{job}");
+    proc::wait_dead(
+        job["pid"].as_u64().unwrap() as u32,
+        "the stopped job's command",
+    );
+    assert_eq!(
+        env.status_of(sub_job),
+        "running",
+        "a subagent's end cancelled its job"
+    );
+
+    // The session's end: SessionEnd, then the kill. The job stays.
+    let (shell, kept) = start_adopted(&env, &sleeper, json!({"tool_use_id": "toolu_keep"}));
+    hook(
+        &env,
+        &hook_event(&env, "S", "SessionEnd", json!({"reason": "other"})),
+        &[],
+    );
+    kill_task(shell);
+    std::thread::sleep(Duration::from_secs(4)); // past the stop check's look
+    assert_eq!(
+        env.status_of(kept),
+        "running",
+        "the session's end cancelled its job"
+    );
+    assert_eq!(env.status_of(sub_job), "running");
+}

@@ -333,3 +333,51 @@ fn the_repository_is_a_plugin_marketplace_the_client_installs_from() {
         .join("SKILL.md")
         .is_file());
 }
+
+#[test]
+#[ignore = "needs the real Claude Code client: bash .ci/claude-test"]
+fn sigterm_to_claude_p_ends_the_session_not_its_adopted_job() {
+    let env = TestEnv::new();
+    let claude = Claude::new(&env, &[]);
+    let gate = env.root.join("gate");
+    let started = env.root.join("started");
+    let command = format!("{} wait-file {}", helper(), gate.display());
+    claude.model.script(
+        "main",
+        vec![
+            Step::bash_bg(&command, "job of a terminated client"),
+            Step::bash(&format!(
+                "touch {} && {} sleep 300",
+                started.display(),
+                helper()
+            )),
+            Step::text("resumed"),
+        ],
+    );
+    let child = claude
+        .print_command("SCRIPT:main start and wait", &[])
+        .spawn()
+        .expect("start claude");
+    let pid = child.id();
+    wait_until("the client's second call", DEADLINE, || {
+        started.exists().then_some(())
+    });
+    let job = only_job(&env);
+    let id = job["id"].as_u64().unwrap();
+    // SIGTERM: the client kills its background shells and ends the session.
+    proc::signal(pid, libc::SIGTERM);
+    let _ = bgjobs_tests::claude::wait_output(child, RUN_LIMIT);
+    std::thread::sleep(Duration::from_secs(4)); // past the stop check's look
+    assert_eq!(
+        env.status_of(id),
+        "running",
+        "the session's end cancelled the job"
+    );
+    std::fs::write(&gate, "").unwrap();
+    let job = env.wait_for_status(id, &["succeeded"]);
+    let session = job["session_id"].as_str().unwrap().to_string();
+    let out = claude.print("back", &["--resume", &session], RUN_LIMIT);
+    assert!(out.status.success(), "{out:?}");
+    let view = claude.model.last_view("main");
+    assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
+}

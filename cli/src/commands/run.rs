@@ -56,6 +56,9 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         Created::New(job) => return run_attached(&store, job),
     };
     if args.follow {
+        if args.adopted {
+            stop_with_the_task(&store, job.id);
+        }
         return follow(&store, job);
     }
     report(&job, args.json)?;
@@ -78,6 +81,53 @@ fn follow(store: &Store, job: Job) -> Outcome {
         }
         Followed::Closed => Ok(0),
     }
+}
+
+/// An adopted follower that is killed (SIGTERM, SIGINT, SIGHUP) leaves an
+/// orphaned `stop-adopted --if-deliberate` behind, which cancels the job
+/// unless the kill was its session's or subagent's end; then it exits as
+/// the signal would have ended it.
+fn stop_with_the_task(store: &Store, id: u64) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut cmd = Command::new(exe);
+    cmd.arg("--workspace")
+        .arg(store.workspace())
+        .args(["detach", "stop-adopted", &id.to_string(), "--if-deliberate"])
+        .current_dir(store.dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    context::pass_env(&mut cmd, store.root());
+    let cmd = std::sync::Mutex::new(cmd);
+    // Best effort: without a handler, a killed follower leaves the job running.
+    let _ = ctrlc::set_handler(move || {
+        if let Ok(mut cmd) = cmd.lock() {
+            let _ = cmd.status();
+        }
+        std::process::exit(EXIT_KILLED);
+    });
+}
+
+/// Exit code of a follower ended by a signal it caught (as a shell: 128+SIGTERM).
+const EXIT_KILLED: i32 = 143;
+
+/// Entry point of the hidden `detach ARGS…` (`--workspace` passed on).
+pub fn detach(workspace: Option<PathBuf>, args: &[String]) -> Outcome {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
+    let mut cmd = Command::new(exe);
+    if let Some(workspace) = workspace {
+        cmd.arg("--workspace").arg(workspace);
+    }
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    platform::spawn_detached(&mut cmd)
+        .map_err(|e| Failure::error(format!("cannot start bgjobs {}: {e}", args.join(" "))))?;
+    Ok(0)
 }
 
 /// The follower has seen the end and is about to exit with it, which is how

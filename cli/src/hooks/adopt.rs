@@ -31,6 +31,13 @@ use bgjobs::hook_event::Event;
 const KEY_PREFIX: &str = "claude:";
 /// Reason recorded on a job stopped through the client's task-stop tool.
 const STOP_REASON: &str = "stopped by the agent's task-stop tool";
+/// Reason recorded on a job whose task was stopped without a tool call
+/// (the user's task list).
+const KILLED_REASON: &str = "its agent task was stopped while its session went on";
+/// How long a killed follower's job is watched for a sign that its session
+/// or subagent is ending (SessionEnd, the agent's exit, SubagentStop)
+/// before the kill counts as a deliberate stop.
+const ENDING_SIGNS: Duration = Duration::from_secs(3);
 /// How long the stop waits for the client to kill the follower before it
 /// cancels the job anyway.
 const FOLLOWER_GONE: Duration = Duration::from_secs(2);
@@ -95,6 +102,7 @@ fn follower(event: &Event, original: &str) -> Result<String, Failure> {
         "run".into(),
         "-b".into(),
         "--follow".into(),
+        "--adopted".into(),
         "--session".into(),
         event.session_id.clone(),
     ];
@@ -241,14 +249,64 @@ fn spawn_stopper(store: &Store, id: u64) -> std::io::Result<()> {
 
 /// Entry point of the hidden `stop-adopted ID`: wait (briefly) until the
 /// client has killed the job's follower, then cancel the job.
-pub fn stop(workspace: Option<PathBuf>, id: u64) -> Outcome {
+///
+/// With `if_deliberate` (started by a follower that was killed with no stop
+/// tool call): Claude Code kills a background task the same way at a
+/// subagent's end, a session's end and a stop from the user's task list, and
+/// only the last runs no hook. So the job is cancelled only if, for a short
+/// while, nothing says its session or subagent is ending: the session not
+/// ended and its Claude Code process alive, the subagent not stopped.
+pub fn stop(workspace: Option<PathBuf>, id: u64, if_deliberate: bool) -> Outcome {
     let store = context::open_store(workspace)?;
+    if if_deliberate {
+        let deadline = Instant::now() + ENDING_SIGNS;
+        loop {
+            let job = store.get(id)?;
+            if !job.status.is_active()
+                || job.cancel_requested.is_some()
+                || owner_ending(&store, &job)?
+            {
+                return Ok(0);
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The client tells the model itself that the task was stopped.
+        store.update(id, |j| {
+            if j.status.is_active() && j.cancel_requested.is_none() {
+                j.cancel_requested = Some(KILLED_REASON.into());
+                j.deliveries.told_at = Some(bgjobs_store::time::Timestamp::now());
+            }
+        })?;
+        cancel_one(&store, id, STOP_GRACE, KILLED_REASON)?;
+        return Ok(0);
+    }
     let deadline = Instant::now() + FOLLOWER_GONE;
     while store.get(id)?.followed() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     cancel_one(&store, id, STOP_GRACE, STOP_REASON)?;
     Ok(0)
+}
+
+/// Whether the job's session or subagent is ending or gone (or unknown):
+/// then a killed follower is that end, not a stop.
+fn owner_ending(store: &Store, job: &Job) -> Result<bool, Failure> {
+    let Some(session) = job.session_id.as_deref() else {
+        return Ok(true);
+    };
+    let Some(session) = store.session(session)? else {
+        return Ok(true);
+    };
+    if !session.is_live() || session.agent_process.is_none() {
+        return Ok(true);
+    }
+    Ok(job
+        .agent_id
+        .as_ref()
+        .is_some_and(|agent| !session.agents.contains(agent)))
 }
 
 #[cfg(test)]
