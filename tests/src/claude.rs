@@ -408,14 +408,21 @@ impl<'a> Claude<'a> {
         serde_json::from_str(&text).expect("settings are JSON")
     }
 
-    /// `claude -p PROMPT ARGS…` in the workspace, ready to spawn.
+    /// `claude -p PROMPT ARGS…` in the workspace, ready to spawn, with the
+    /// tools the tests use allowed.
     pub fn print_command(&self, prompt: &str, args: &[&str]) -> Command {
+        self.print_command_allowing(prompt, "Bash,Agent,TaskStop,ToolSearch,TaskOutput", args)
+    }
+
+    /// `claude -p PROMPT ARGS…` with only `tools` allowed (the permission
+    /// mode is `default`: anything else needs an approval nobody gives).
+    pub fn print_command_allowing(&self, prompt: &str, tools: &str, args: &[&str]) -> Command {
         let mut cmd = self.client_command(&["-p", prompt]);
         cmd.args([
             "--permission-mode",
             "default",
             "--allowedTools",
-            "Bash,Agent,TaskStop,ToolSearch,TaskOutput",
+            tools,
             "--debug-file",
         ])
         .arg(&self.debug_file)

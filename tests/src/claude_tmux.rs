@@ -62,7 +62,7 @@ impl<'a> Tui<'a> {
         // read; no user or system configuration is loaded.
         std::fs::write(
             &conf,
-            "set -g remain-on-exit on\nset -g history-limit 5000\n",
+            "set -g remain-on-exit on\nset -g focus-events on\nset -g history-limit 5000\n",
         )
         .expect("write tmux.conf");
 
@@ -222,8 +222,22 @@ impl<'a> Tui<'a> {
             if echoed.is_some() {
                 // Let the box settle (a slash command's menu, say) first.
                 std::thread::sleep(Duration::from_millis(300));
-                self.keys(&["Enter"]);
-                return;
+                for _ in 0..3 {
+                    self.keys(&["Enter"]);
+                    // Submitted: the box no longer holds the text.
+                    let sent = poll(ECHO_LIMIT, || {
+                        let screen = self.screen();
+                        (!prompt_line(&screen).is_some_and(|line| line.contains(&head)))
+                            .then_some(())
+                    });
+                    if sent.is_some() {
+                        return;
+                    }
+                }
+                panic!(
+                    "Enter did not submit {text:?}; the client's screen:\n{}",
+                    self.screen()
+                );
             }
             self.clear_prompt();
         }

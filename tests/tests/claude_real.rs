@@ -381,3 +381,29 @@ fn sigterm_to_claude_p_ends_the_session_not_its_adopted_job() {
     let view = claude.model.last_view("main");
     assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
 }
+
+#[test]
+#[ignore = "needs the real Claude Code client: bash .ci/claude-test"]
+fn adoption_grants_no_permission_the_users_rules_refuse() {
+    let env = TestEnv::new();
+    let claude = Claude::new(&env, &[]);
+    let command = format!("{} sleep 1", helper());
+    claude.model.script(
+        "main",
+        vec![
+            Step::bash_bg(&command, "needs approval"),
+            Step::text("refused"),
+        ],
+    );
+    let mut cmd = claude.print_command_allowing("SCRIPT:main try", "Read", &[]);
+    let out = bgjobs_tests::claude::wait_output(cmd.spawn().unwrap(), RUN_LIMIT);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        env.status_json()["jobs"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "a refused call ran"
+    );
+    let view = claude.model.last_view("main");
+    assert!(!view.contains("Command running in background"), "{view}");
+}

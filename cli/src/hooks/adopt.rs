@@ -72,10 +72,12 @@ pub fn pre_bash(event: &Event) -> Outcome {
     }
     let mut updated = input.clone();
     updated.insert("command".into(), Value::String(follower(event, command)?));
+    // No permission decision: Claude Code then checks the rewritten call with
+    // the user's own rules and prompts as usual. "allow" would skip that
+    // check altogether, running calls the user's rules would have stopped.
     crate::output::json(&json!({
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",
-            "permissionDecision": "allow",
             "updatedInput": updated,
         }
     }))?;
