@@ -460,6 +460,7 @@ impl<'a> Claude<'a> {
             .env("DISABLE_ERROR_REPORTING", "1")
             .env("CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY", "1")
             .env("CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL", "1")
+            .env("PATH", path_with_bgjobs())
             .env("BGJOBS_HOME", &self.env.home)
             .env("BGJOBS_CONFIG", &self.env.config);
         cmd
@@ -474,6 +475,17 @@ impl<'a> Claude<'a> {
             .expect("start claude");
         wait_output(child, limit)
     }
+}
+
+/// `PATH` with the directory of the `bgjobs` under test first, as for a
+/// user who installed it: the model's Bash calls can run `bgjobs`.
+pub fn path_with_bgjobs() -> std::ffi::OsString {
+    let dir = crate::bgjobs_bin()
+        .parent()
+        .expect("bgjobs is in a directory")
+        .to_path_buf();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest))).expect("a PATH")
 }
 
 /// Wait for `child` to exit within `limit` (else kill it and fail), with

@@ -133,6 +133,10 @@ fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
         "sub",
         vec![
             Step::bash_bg(&command, "long job of a subagent"),
+            Step::bash(&format!(
+                "bgjobs run -b --title typed -- {} sleep 1",
+                helper()
+            )),
             Step::text("subagent finished"),
         ],
     );
@@ -140,13 +144,18 @@ fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
     assert!(out.status.success(), "claude -p failed: {out:?}");
 
     // The subagent ended, and then the session: the job runs on.
-    let job = only_job(&env);
+    let all = jobs(&env);
+    assert_eq!(all.len(), 2, "{all:?}");
+    let (job, typed) = (all[0].clone(), all[1].clone());
     let id = job["id"].as_u64().unwrap();
     assert_eq!(job["status"], "running", "{job}");
     assert!(
         job["agent_id"].is_string(),
         "attributed to the subagent: {job}"
     );
+    // A job the subagent started with `bgjobs run -b` is its too.
+    assert_eq!(typed["title"], "typed", "{typed}");
+    assert_eq!(typed["agent_id"], job["agent_id"], "{typed}");
     let session = job["session_id"].as_str().unwrap().to_string();
     let sub_view = claude.model.last_view("sub");
     assert!(
@@ -220,14 +229,10 @@ fn print_mode_is_not_held_by_a_running_job_and_hears_of_it_on_resume() {
             Step::text("resumed"),
         ],
     );
-    let path = format!(
-        "{}:{}",
-        bgjobs_tests::bgjobs_bin().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut cmd = claude.print_command("SCRIPT:main start a job", &[]);
-    cmd.env("PATH", &path);
-    let child = cmd.spawn().expect("start claude");
+    let child = claude
+        .print_command("SCRIPT:main start a job", &[])
+        .spawn()
+        .expect("start claude");
     // Held, it would wait for the job: the gate is only opened after.
     let out = bgjobs_tests::claude::wait_output(child, RUN_LIMIT);
     assert!(out.status.success(), "claude -p failed: {out:?}");

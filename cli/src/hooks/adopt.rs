@@ -193,6 +193,46 @@ pub fn post_bash(store: &Store, event: &Event) -> Result<Option<String>, Failure
     }))
 }
 
+/// PostToolUse on a Bash call of a subagent that ran `bgjobs run`: the job
+/// it printed is the subagent's (the Bash tool tells a command nothing of the
+/// subagent it runs for; the hook payload does). Only a job of the same
+/// session that names no subagent yet is changed.
+pub fn attribute(store: &Store, event: &Event) -> Result<(), Failure> {
+    let (Some(agent), Some(command)) = (&event.agent_id, event.input_str("command")) else {
+        return Ok(());
+    };
+    let mut words = command.split_whitespace();
+    let starts = starts_with_bgjobs(command) && matches!(words.nth(1), Some("run" | "enqueue"));
+    if !starts {
+        return Ok(());
+    }
+    let Some(stdout) = event.response_str("stdout") else {
+        return Ok(());
+    };
+    let printed = stdout.trim();
+    let id = printed.parse::<u64>().ok().or_else(|| {
+        let job: Value = serde_json::from_str(printed).ok()?;
+        job.get("id")?.as_u64()
+    });
+    let Some(id) = id else {
+        return Ok(());
+    };
+    match store.get(id) {
+        Ok(job)
+            if job.agent_id.is_none() && job.session_id.as_deref() == Some(&event.session_id) =>
+        {
+            store.update(id, |j| {
+                if j.agent_id.is_none() {
+                    j.agent_id = Some(agent.clone());
+                }
+            })?;
+        }
+        Ok(_) | Err(bgjobs_store::Error::UnknownJob(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
 /// PreToolUse on the client's task-stop tool: if the task is an adopted
 /// job, cancel the job — after the client has killed the follower, so the
 /// stop finds its task still running. Never blocks the stop.

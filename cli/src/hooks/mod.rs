@@ -66,7 +66,10 @@ fn dispatch(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
         "PreToolUse" => adopt::pre_stop(&store, &event),
         "PostToolUse" => {
             let adopted = match event.tool_name.as_deref() {
-                Some("Bash") => adopt::post_bash(&store, &event)?,
+                Some("Bash") => {
+                    adopt::attribute(&store, &event)?;
+                    adopt::post_bash(&store, &event)?
+                }
                 _ => None,
             };
             tell::run(&store, &event, adopted)
