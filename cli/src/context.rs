@@ -50,3 +50,24 @@ pub fn pass_env(cmd: &mut std::process::Command, root: &bgjobs_store::StateRoot)
         }
     }
 }
+
+/// `bgjobs --workspace W ARGS…` — this binary, for a child bgjobs process
+/// (worker, reaper, stopper): run in the store's directory, with no stdio
+/// and the same state root and config as this process.
+pub fn bgjobs<S: AsRef<std::ffi::OsStr>>(
+    store: &Store,
+    args: &[S],
+) -> Result<std::process::Command, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--workspace")
+        .arg(store.workspace())
+        .args(args)
+        .current_dir(store.dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    pass_env(&mut cmd, store.root());
+    Ok(cmd)
+}

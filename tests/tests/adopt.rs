@@ -177,25 +177,11 @@ fn a_subagents_adopted_call_is_attributed_and_its_model_told_it_outlives_it() {
     let env = TestEnv::with_config(CONFIG);
     let gate = env.root.join("gate");
     let command = format!("{} wait-file {}", env.helper(), gate.display());
-    let input = json!({"command": command, "description": "sub job", "run_in_background": true});
-    let event = pre_bash(
+    let (pid, id, updated) = start_adopted(
         &env,
-        input,
+        &command,
         json!({"agent_id": "agent-7", "agent_type": "general-purpose"}),
     );
-    let updated = rewritten(&hook(&env, &event, &[])).expect("adopted");
-    let mut follower = Command::new("/bin/bash");
-    follower
-        .arg("-c")
-        .arg(updated["command"].as_str().unwrap())
-        .current_dir(&env.ws)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    env.apply(&mut follower);
-    let pid = env.spawn_tracked(follower);
-    let id = wait_until("the adopted job", DEADLINE, || {
-        ids_of(&env.status_json()).first().copied()
-    });
     let job = env.wait_for_status(id, &["running"]);
     assert_eq!(job["agent_id"], "agent-7", "{job}");
 
@@ -219,8 +205,7 @@ fn a_subagents_adopted_call_is_attributed_and_its_model_told_it_outlives_it() {
     );
 
     // The client ends the subagent: it kills the follower's tree. The job runs on.
-    proc::signal(pid, libc::SIGTERM);
-    proc::wait_dead(pid, "the follower");
+    kill_task(pid);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(env.status_of(id), "running");
     std::fs::write(&gate, "").unwrap();
@@ -389,7 +374,7 @@ fn the_stop_waiter_stands_down_when_its_client_dies_and_never_holds_print_mode()
 
 /// Start an adopted call's follower the way the Bash tool does (`bash -c`,
 /// in a session of its own); returns the follower shell's pid and the job.
-fn start_adopted(env: &TestEnv, command: &str, extra: Value) -> (u32, u64) {
+fn start_adopted(env: &TestEnv, command: &str, extra: Value) -> (u32, u64, Value) {
     let input = json!({"command": command, "description": "adopted", "run_in_background": true});
     let updated = rewritten(&hook(env, &pre_bash(env, input, extra), &[])).expect("adopted");
     let known = ids_of(&env.status_json());
@@ -409,7 +394,7 @@ fn start_adopted(env: &TestEnv, command: &str, extra: Value) -> (u32, u64) {
             .find(|i| !known.contains(i))
     });
     env.wait_for_status(id, &["running"]);
-    (pid, id)
+    (pid, id, updated)
 }
 
 /// Kill a follower's tree as Claude Code does: SIGTERM to its process group
@@ -445,12 +430,12 @@ fn a_killed_follower_cancels_its_job_only_while_its_session_and_subagent_go_on()
         &hook_event(&env, "S", "SubagentStart", start.clone()),
         &[],
     );
-    let (shell, sub_job) = start_adopted(&env, &sleeper, start.clone());
+    let (shell, sub_job, _) = start_adopted(&env, &sleeper, start.clone());
     hook(&env, &hook_event(&env, "S", "SubagentStop", start), &[]);
     kill_task(shell);
 
     // The user's stop, with the session and the main thread going on.
-    let (shell, stopped) = start_adopted(&env, &sleeper, json!({"tool_use_id": "toolu_stop"}));
+    let (shell, stopped, _) = start_adopted(&env, &sleeper, json!({"tool_use_id": "toolu_stop"}));
     kill_task(shell);
     let job = env.wait_for_status(stopped, &["cancelled"]);
     assert!(job["reason"].as_str().unwrap().contains("stopped"), "{job}");
@@ -466,7 +451,7 @@ fn a_killed_follower_cancels_its_job_only_while_its_session_and_subagent_go_on()
     );
 
     // The session's end: SessionEnd, then the kill. The job stays.
-    let (shell, kept) = start_adopted(&env, &sleeper, json!({"tool_use_id": "toolu_keep"}));
+    let (shell, kept, _) = start_adopted(&env, &sleeper, json!({"tool_use_id": "toolu_keep"}));
     hook(
         &env,
         &hook_event(&env, "S", "SessionEnd", json!({"reason": "other"})),

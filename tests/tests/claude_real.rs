@@ -49,6 +49,55 @@ fn task_output_file(view: &str) -> String {
     view[at..].split(". ").next().unwrap().to_string()
 }
 
+/// A print run whose model starts an adopted job waiting for `gate`, then
+/// hangs in a foreground call; once it hangs, the client gets `signal`.
+/// Returns the job's id and session once the client is gone.
+fn adopt_then_signal(
+    env: &TestEnv,
+    claude: &Claude,
+    gate: &std::path::Path,
+    signal: i32,
+) -> (u64, String) {
+    let started = env.root.join("started");
+    let command = format!("{} wait-file {}", helper(), gate.display());
+    claude.model.script(
+        "main",
+        vec![
+            Step::bash_bg(&command, "job of a client that goes away"),
+            Step::bash(&format!(
+                "touch {} && {} sleep 300",
+                started.display(),
+                helper()
+            )),
+            Step::text("resumed"),
+        ],
+    );
+    let child = claude
+        .print_command("SCRIPT:main start and hang", &[])
+        .spawn()
+        .expect("start claude");
+    let pid = child.id();
+    wait_until("the client's second call", DEADLINE, || {
+        started.exists().then_some(())
+    });
+    let job = only_job(env);
+    proc::signal(pid, signal);
+    let _ = bgjobs_tests::claude::wait_output(child, RUN_LIMIT);
+    (
+        job["id"].as_u64().unwrap(),
+        job["session_id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Resume `session` and check that the model hears of job `id` once.
+#[track_caller]
+fn told_once_on_resume(claude: &Claude, session: &str, id: u64) {
+    let out = claude.print("back again", &["--resume", session], RUN_LIMIT);
+    assert!(out.status.success(), "{out:?}");
+    let view = claude.model.last_view("main");
+    assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
+}
+
 fn helper() -> String {
     helper_bin().to_string_lossy().into_owned()
 }
@@ -243,10 +292,7 @@ fn print_mode_is_not_held_by_a_running_job_and_hears_of_it_on_resume() {
 
     std::fs::write(&gate, "").unwrap();
     env.wait_for_status(id, &["succeeded"]);
-    let out = claude.print("and now?", &["--resume", &session], RUN_LIMIT);
-    assert!(out.status.success(), "{out:?}");
-    let view = claude.model.last_view("main");
-    assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
+    told_once_on_resume(&claude, &session, id);
 }
 
 #[test]
@@ -255,35 +301,8 @@ fn a_killed_clients_result_is_told_on_resume() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
     let gate = env.root.join("gate");
-    let started = env.root.join("started");
-    let command = format!("{} wait-file {}", helper(), gate.display());
-    claude.model.script(
-        "main",
-        vec![
-            Step::bash_bg(&command, "job of a client that dies"),
-            Step::bash(&format!(
-                "touch {} && {} sleep 300",
-                started.display(),
-                helper()
-            )),
-            Step::text("resumed"),
-        ],
-    );
-    let child = claude
-        .print_command("SCRIPT:main start and hang", &[])
-        .spawn()
-        .expect("start claude");
-    let pid = child.id();
-    wait_until("the client's second call", DEADLINE, || {
-        started.exists().then_some(())
-    });
-    let job = only_job(&env);
-    let id = job["id"].as_u64().unwrap();
-    let session = job["session_id"].as_str().unwrap().to_string();
     // SIGKILL: no hook of the client runs again, its shells are orphaned.
-    proc::kill(pid);
-    let _ = bgjobs_tests::claude::wait_output(child, RUN_LIMIT);
-
+    let (id, session) = adopt_then_signal(&env, &claude, &gate, libc::SIGKILL);
     std::fs::write(&gate, "").unwrap();
     let job = env.wait_for_status(id, &["succeeded"]);
     // Its follower saw the end, but its client was gone: nobody was told.
@@ -293,11 +312,7 @@ fn a_killed_clients_result_is_told_on_resume() {
             .then_some(())
     });
     assert!(env.job(id)["deliveries"]["told_at"].is_null(), "{job}");
-
-    let out = claude.print("back again", &["--resume", &session], RUN_LIMIT);
-    assert!(out.status.success(), "{out:?}");
-    let view = claude.model.last_view("main");
-    assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
+    told_once_on_resume(&claude, &session, id);
 }
 
 #[test]
@@ -345,33 +360,8 @@ fn sigterm_to_claude_p_ends_the_session_not_its_adopted_job() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
     let gate = env.root.join("gate");
-    let started = env.root.join("started");
-    let command = format!("{} wait-file {}", helper(), gate.display());
-    claude.model.script(
-        "main",
-        vec![
-            Step::bash_bg(&command, "job of a terminated client"),
-            Step::bash(&format!(
-                "touch {} && {} sleep 300",
-                started.display(),
-                helper()
-            )),
-            Step::text("resumed"),
-        ],
-    );
-    let child = claude
-        .print_command("SCRIPT:main start and wait", &[])
-        .spawn()
-        .expect("start claude");
-    let pid = child.id();
-    wait_until("the client's second call", DEADLINE, || {
-        started.exists().then_some(())
-    });
-    let job = only_job(&env);
-    let id = job["id"].as_u64().unwrap();
     // SIGTERM: the client kills its background shells and ends the session.
-    proc::signal(pid, libc::SIGTERM);
-    let _ = bgjobs_tests::claude::wait_output(child, RUN_LIMIT);
+    let (id, session) = adopt_then_signal(&env, &claude, &gate, libc::SIGTERM);
     std::thread::sleep(Duration::from_secs(4)); // past the stop check's look
     assert_eq!(
         env.status_of(id),
@@ -379,12 +369,8 @@ fn sigterm_to_claude_p_ends_the_session_not_its_adopted_job() {
         "the session's end cancelled the job"
     );
     std::fs::write(&gate, "").unwrap();
-    let job = env.wait_for_status(id, &["succeeded"]);
-    let session = job["session_id"].as_str().unwrap().to_string();
-    let out = claude.print("back", &["--resume", &session], RUN_LIMIT);
-    assert!(out.status.success(), "{out:?}");
-    let view = claude.model.last_view("main");
-    assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
+    env.wait_for_status(id, &["succeeded"]);
+    told_once_on_resume(&claude, &session, id);
 }
 
 #[test]

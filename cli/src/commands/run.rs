@@ -88,18 +88,10 @@ fn follow(store: &Store, job: Job) -> Outcome {
 /// unless the kill was its session's or subagent's end; then it exits as
 /// the signal would have ended it.
 fn stop_with_the_task(store: &Store, id: u64) {
-    let Ok(exe) = std::env::current_exe() else {
+    let args = ["detach", "stop-adopted", &id.to_string(), "--if-deliberate"];
+    let Ok(cmd) = context::bgjobs(store, &args) else {
         return;
     };
-    let mut cmd = Command::new(exe);
-    cmd.arg("--workspace")
-        .arg(store.workspace())
-        .args(["detach", "stop-adopted", &id.to_string(), "--if-deliberate"])
-        .current_dir(store.dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    context::pass_env(&mut cmd, store.root());
     let cmd = std::sync::Mutex::new(cmd);
     // Best effort: without a handler, a killed follower leaves the job running.
     let _ = ctrlc::set_handler(move || {
@@ -168,17 +160,8 @@ fn report(job: &Job, json: bool) -> Result<(), Failure> {
 /// ends a background task by signalling every process below it, pid by
 /// pid, whatever its session: a worker that is an orphan is not below it.
 fn start_orphaned(store: &Store, job: Job) -> Result<Job, Failure> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--workspace")
-        .arg(store.workspace())
-        .arg("start-worker")
-        .arg(job.id.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    context::pass_env(&mut cmd, store.root());
-    let started = cmd.status();
+    let mut cmd = context::bgjobs(store, &["start-worker", &job.id.to_string()])?;
+    let started = cmd.stderr(Stdio::inherit()).status();
     let now = store.get(job.id)?;
     if now.status == Status::Queued && now.worker == job.worker {
         // The starter failed (or was killed) before handing the job over:
@@ -204,18 +187,7 @@ pub fn start_worker(workspace: Option<PathBuf>, id: u64) -> Outcome {
 /// Start the detached worker and hand the job over to it before returning, so
 /// that the job always has a live owner.
 fn start_background(store: &Store, job: Job) -> Result<Job, Failure> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--workspace")
-        .arg(store.workspace())
-        .arg("worker")
-        .arg(job.id.to_string())
-        .current_dir(store.dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    context::pass_env(&mut cmd, store.root());
+    let mut cmd = context::bgjobs(store, &["worker", &job.id.to_string()])?;
     let child = match platform::spawn_detached(&mut cmd) {
         Ok(child) => child,
         Err(e) => {

@@ -14,7 +14,6 @@
 //! the follower.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bgjobs_store::{Config, Job, Store};
@@ -259,8 +258,7 @@ pub fn pre_stop(store: &Store, event: &Event) -> Outcome {
             j.deliveries.told_at = Some(bgjobs_store::time::Timestamp::now());
         }
     })?;
-    spawn_stopper(store, job.id)
-        .map_err(|e| Failure::error(format!("cannot start the job's stopper: {e}")))?;
+    spawn_stopper(store, job.id)?;
     Ok(0)
 }
 
@@ -275,18 +273,11 @@ fn find_active(store: &Store, session: &str, key: &str) -> Result<Option<Job>, F
     Ok(None)
 }
 
-fn spawn_stopper(store: &Store, id: u64) -> std::io::Result<()> {
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("--workspace")
-        .arg(store.workspace())
-        .arg("stop-adopted")
-        .arg(id.to_string())
-        .current_dir(store.dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    context::pass_env(&mut cmd, store.root());
-    platform::spawn_detached(&mut cmd).map(drop)
+fn spawn_stopper(store: &Store, id: u64) -> Result<(), Failure> {
+    let mut cmd = context::bgjobs(store, &["stop-adopted", &id.to_string()])?;
+    platform::spawn_detached(&mut cmd)
+        .map(drop)
+        .map_err(|e| Failure::error(format!("cannot start the job's stopper: {e}")))
 }
 
 /// Entry point of the hidden `stop-adopted ID`: wait (briefly) until the

@@ -4,7 +4,6 @@
 //! broker clean-up happen in a detached `bgjobs reap-session`.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bgjobs_store::time::Timestamp;
@@ -45,25 +44,18 @@ pub fn run(store: &Store, event: &Event) -> Outcome {
         foreground.push(id);
     }
     if !foreground.is_empty() || store.broker()?.is_some() {
-        spawn_reaper(store, session, &foreground)
-            .map_err(|e| Failure::error(format!("cannot start the session reaper: {e}")))?;
+        spawn_reaper(store, session, &foreground)?;
     }
     Ok(0)
 }
 
-fn spawn_reaper(store: &Store, session: &str, ids: &[u64]) -> std::io::Result<()> {
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("--workspace")
-        .arg(store.workspace())
-        .arg("reap-session")
-        .arg(session)
-        .args(ids.iter().map(u64::to_string))
-        .current_dir(store.dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    context::pass_env(&mut cmd, store.root());
-    platform::spawn_detached(&mut cmd).map(drop)
+fn spawn_reaper(store: &Store, session: &str, ids: &[u64]) -> Result<(), Failure> {
+    let mut args = vec!["reap-session".to_string(), session.to_string()];
+    args.extend(ids.iter().map(u64::to_string));
+    let mut cmd = context::bgjobs(store, &args)?;
+    platform::spawn_detached(&mut cmd)
+        .map(drop)
+        .map_err(|e| Failure::error(format!("cannot start the session reaper: {e}")))
 }
 
 /// Entry point of the hidden `reap-session`: end the session's foreground
