@@ -750,26 +750,38 @@ fn notes(options: &Options) -> Vec<String> {
 
 /// `cargo build --release -p bgjobs` in the workspace, then the binary's path.
 /// Building here (rather than trusting whatever binary is lying around) means
-/// the numbers always belong to the checked-out source.
+/// the numbers always belong to the checked-out source. On glibc Linux it is
+/// the static build the README recommends installing (`crt-static`, for the
+/// host triple named explicitly so that proc-macros stay dynamic): every
+/// hook is a process start, and a static binary skips the dynamic loader.
 fn build_release() -> Result<PathBuf, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or("the bench crate has no parent directory")?
         .to_path_buf();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("bgjobs-bench: cargo build --release -p bgjobs");
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "-p", "bgjobs"])
-        .current_dir(&root)
+    let mut build = Command::new(&cargo);
+    build.args(["build", "--release", "-p", "bgjobs"]).current_dir(&root);
+    let static_host = host_triple().filter(|t| t.ends_with("-linux-gnu"));
+    if let Some(host) = &static_host {
+        build
+            .args(["--target", host])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static");
+    }
+    eprintln!("bgjobs-bench: {build:?}");
+    let status = build
         .status()
         .map_err(|e| format!("cannot run {}: {e}", cargo.to_string_lossy()))?;
     if !status.success() {
         return Err(format!("cargo build --release -p bgjobs failed ({status})"));
     }
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+    let mut target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => root.join(dir),
         _ => root.join("target"),
     };
+    if let Some(host) = &static_host {
+        target = target.join(host);
+    }
     let bin = target
         .join("release")
         .join(format!("bgjobs{}", std::env::consts::EXE_SUFFIX));
@@ -777,6 +789,15 @@ fn build_release() -> Result<PathBuf, String> {
         return Err(format!("the build left no binary at {}", bin.display()));
     }
     Ok(bin)
+}
+
+/// The host's target triple, as `rustc -vV` names it.
+fn host_triple() -> Option<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(rustc).arg("-vV").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
 }
 
 /// `bgjobs notifier start`, before anything is measured: workers would start

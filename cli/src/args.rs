@@ -267,8 +267,23 @@ pub struct HookArgs {
     pub rewake: bool,
     /// With --rewake: give up (exit 0) after this long; keep it below the
     /// hook's timeout.
-    #[arg(long, value_name = "DUR", default_value = "3600s")]
+    #[arg(long, value_name = "DUR", default_value = HookArgs::DEFAULT_LIMIT)]
     pub limit: String,
+}
+
+impl HookArgs {
+    /// The Stop waiter's default `--limit`.
+    pub const DEFAULT_LIMIT: &'static str = "3600s";
+}
+
+impl Default for HookArgs {
+    /// `bgjobs hook` with no flags.
+    fn default() -> Self {
+        Self {
+            rewake: false,
+            limit: Self::DEFAULT_LIMIT.into(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

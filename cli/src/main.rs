@@ -27,6 +27,11 @@ fn main() -> ExitCode {
     if std::env::args_os().skip(1).eq(["notifier", "run"]) {
         return finish(commands::notifier::run(args::NotifierCommand::Run));
     }
+    // A hook runs before every tool call and prompt: its usual command line,
+    // exactly as `install` writes it, skips building the whole parser.
+    if std::env::args_os().skip(1).eq(["hook"]) {
+        return finish(hooks::run(None, args::HookArgs::default()));
+    }
     let cli = Cli::parse();
     if !matches!(
         cli.command,
