@@ -761,7 +761,9 @@ fn build_release() -> Result<PathBuf, String> {
         .to_path_buf();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(&cargo);
-    build.args(["build", "--release", "-p", "bgjobs"]).current_dir(&root);
+    build
+        .args(["build", "--release", "-p", "bgjobs"])
+        .current_dir(&root);
     let static_host = host_triple().filter(|t| t.ends_with("-linux-gnu"));
     if let Some(host) = &static_host {
         build

@@ -23,6 +23,15 @@ impl Failure {
         }
     }
 
+    /// Stdout was closed by its reader: nothing more to say, and nothing
+    /// went wrong (exit 0, no message).
+    pub fn reader_gone() -> Self {
+        Self {
+            code: 0,
+            message: String::new(),
+        }
+    }
+
     /// Any other failure (exit 1).
     pub fn error(message: impl Into<String>) -> Self {
         Self {

@@ -15,6 +15,7 @@ mod platform;
 mod waker;
 mod worker;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -79,7 +80,10 @@ fn finish(result: failure::Outcome) -> ExitCode {
             }
         },
         Err(failure) => {
-            eprintln!("bgjobs: {}", failure.message);
+            if !failure.message.is_empty() {
+                // Not eprintln!: a closed stderr must not turn into a panic.
+                let _ = writeln!(std::io::stderr(), "bgjobs: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }

@@ -8,6 +8,34 @@ use serde::Serialize;
 
 use crate::failure::Failure;
 
+/// `println!` for what a command tells its user, returning a `Result` for
+/// `?`: a closed stdout (a reader that went away, `bgjobs run -b | true`)
+/// ends the command quietly at `main`'s boundary, never a panic; any other
+/// write error is a failure.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+/// Write one line to stdout (see [`say`]).
+pub fn write_line(args: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(write_failure)
+}
+
+/// A failed write to stdout: a closed pipe is a reader that is done.
+fn write_failure(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::reader_gone()
+    } else {
+        Failure::error(format!("cannot write output: {e}"))
+    }
+}
+
 /// Print `value` as one JSON document on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
     // One write(2) for the whole document, not one per line.
@@ -16,12 +44,7 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out))
         .and_then(|()| out.flush());
-    match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Failure::error(format!("cannot write output: {e}")))
-        }
-        _ => Ok(()),
-    }
+    written.map_err(write_failure)
 }
 
 /// For a finished job how long it ran; for an active one how long it has

@@ -548,3 +548,26 @@ fn state_is_private_to_the_user() {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
 }
+
+/// A reader that goes away before bgjobs prints (`… | true`) ends the
+/// command quietly with exit 0 — no panic — and the job runs as recorded.
+/// Each command that keeps SIGPIPE ignored (run, hook) meets the closed pipe
+/// as a write error; the listing commands end as any Unix filter does.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_is_a_reader_that_is_done_not_a_panic() {
+    let env = TestEnv::new();
+    let script = format!(
+        "{{ sleep .3; '{}' run -b -- sleep .2; echo \"rc=$?\" >&2; }} | true",
+        bgjobs_bin().display()
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c").arg(&script).current_dir(&env.ws);
+    env.apply(&mut cmd);
+    let out = output(cmd);
+    let err = stderr(&out);
+    assert!(err.contains("rc=0"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let id = ids_of(&env.status_json())[0];
+    env.wait_for_status(id, &["succeeded"]);
+}

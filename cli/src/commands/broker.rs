@@ -9,6 +9,7 @@ use crate::args::BrokerCommand;
 use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::output;
+use crate::output::say;
 
 /// `broker status --json`.
 #[derive(Serialize)]
@@ -30,10 +31,10 @@ pub fn run(workspace: Option<PathBuf>, command: BrokerCommand) -> Outcome {
         } => {
             let broker = Broker::new(pid, endpoint, dir, shutdown_cmd)?;
             store.register_broker(&broker)?;
-            println!(
+            say!(
                 "registered broker pid {pid} for {}",
                 store.workspace().display()
-            );
+            )?;
             Ok(0)
         }
         BrokerCommand::Status { json } => {
@@ -49,34 +50,34 @@ pub fn run(workspace: Option<PathBuf>, command: BrokerCommand) -> Outcome {
                 return Ok(0);
             }
             match broker {
-                None => println!("no broker registered for {}", store.workspace().display()),
+                None => say!("no broker registered for {}", store.workspace().display())?,
                 Some(b) => {
-                    println!(
+                    say!(
                         "pid:       {} ({})",
                         b.process.pid,
                         if alive { "alive" } else { "gone" }
-                    );
-                    println!("endpoint:  {}", b.endpoint.as_deref().unwrap_or("-"));
-                    println!("dir:       {}", b.dir.as_deref().unwrap_or("-"));
-                    println!(
+                    )?;
+                    say!("endpoint:  {}", b.endpoint.as_deref().unwrap_or("-"))?;
+                    say!("dir:       {}", b.dir.as_deref().unwrap_or("-"))?;
+                    say!(
                         "shutdown:  {}",
                         b.shutdown_cmd.map_or("-".into(), |c| c.join(" "))
-                    );
-                    println!(
+                    )?;
+                    say!(
                         "held:      {}",
                         if held {
                             "yes (a live session or an active job)"
                         } else {
                             "no"
                         }
-                    );
+                    )?;
                 }
             }
             Ok(0)
         }
         BrokerCommand::Teardown { force } => {
             if store.broker()?.is_none() {
-                println!("no broker registered");
+                say!("no broker registered")?;
                 return Ok(0);
             }
             if !force && store.broker_held()? {
@@ -86,7 +87,7 @@ pub fn run(workspace: Option<PathBuf>, command: BrokerCommand) -> Outcome {
             }
             match store.teardown_broker(force)? {
                 Some(done) => {
-                    println!(
+                    say!(
                         "broker {} torn down: shutdown command {}; process {}; removed {}",
                         done.broker.process.pid,
                         done.shutdown,
@@ -96,7 +97,7 @@ pub fn run(workspace: Option<PathBuf>, command: BrokerCommand) -> Outcome {
                         } else {
                             done.removed.join(", ")
                         }
-                    );
+                    )?;
                     Ok(0)
                 }
                 None => Err(Failure::error("another process is tearing the broker down")),

@@ -11,6 +11,7 @@ use crate::commands::wait::active_jobs;
 use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::output;
+use crate::output::say;
 
 /// How one cancel went.
 pub struct Cancelled {
@@ -42,9 +43,9 @@ pub fn run(workspace: Option<PathBuf>, args: CancelArgs) -> Outcome {
     } else {
         for r in &results {
             if r.was_active {
-                println!("cancelled job {}: {}", r.job.id, r.job.title);
+                say!("cancelled job {}: {}", r.job.id, r.job.title)?;
             } else {
-                println!("job {} had already ended: {}", r.job.id, r.job.outcome());
+                say!("job {} had already ended: {}", r.job.id, r.job.outcome())?;
             }
         }
     }

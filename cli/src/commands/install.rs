@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::args::{InstallArgs, Scope};
 use crate::failure::{Failure, Outcome};
+use crate::output::say;
 
 /// Events registered with `bgjobs hook`, each with its matcher.
 const EVENTS: &[(&str, Option<&str>)] = &[
@@ -128,10 +129,10 @@ pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
         }
     }
     if let Some(note) = &note {
-        println!("note: {note}");
+        say!("note: {note}")?;
     }
     if Some(&settings) == original.as_ref() {
-        println!("bgjobs hooks are already installed in {}", path.display());
+        say!("bgjobs hooks are already installed in {}", path.display())?;
         return Ok(0);
     }
     if original.is_some() {
@@ -139,10 +140,10 @@ pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
         std::fs::copy(&path, &backup).map_err(|e| {
             Failure::error(format!("cannot write backup {}: {e}", backup.display()))
         })?;
-        println!("backup: {}", backup.display());
+        say!("backup: {}", backup.display())?;
     }
     write_settings(&path, &settings)?;
-    println!("installed bgjobs hooks into {}", path.display());
+    say!("installed bgjobs hooks into {}", path.display())?;
     Ok(0)
 }
 
@@ -171,7 +172,7 @@ fn remove_ours(groups: &mut Vec<Value>) {
 pub fn uninstall(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     let path = settings_path(workspace, args.scope)?;
     let Some(mut settings) = read_settings(&path)? else {
-        println!("nothing to uninstall: {} does not exist", path.display());
+        say!("nothing to uninstall: {} does not exist", path.display())?;
         return Ok(0);
     };
     let original = settings.clone();
@@ -188,11 +189,11 @@ pub fn uninstall(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
         }
     }
     if settings == original {
-        println!("no bgjobs hooks in {}", path.display());
+        say!("no bgjobs hooks in {}", path.display())?;
         return Ok(0);
     }
     write_settings(&path, &settings)?;
-    println!("removed bgjobs hooks from {}", path.display());
+    say!("removed bgjobs hooks from {}", path.display())?;
     Ok(0)
 }
 

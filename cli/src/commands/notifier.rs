@@ -14,6 +14,7 @@ use bgjobs_store::{fsio, Config, StateRoot};
 use crate::args::NotifierCommand;
 use crate::failure::{Failure, Outcome};
 use crate::output;
+use crate::output::say;
 use crate::platform;
 
 /// Entry point of `notifier`.
@@ -119,19 +120,19 @@ fn hello(client: &mut Client) -> io::Result<u32> {
 
 fn start(root: &StateRoot) -> Outcome {
     if let Ok(pid) = Client::connect(root).and_then(|mut c| hello(&mut c)) {
-        println!("notifier already running (pid {pid})");
+        say!("notifier already running (pid {pid})")?;
         return Ok(0);
     }
     let pid = connect_or_start(root)
         .and_then(|mut c| hello(&mut c))
         .map_err(|e| Failure::error(format!("cannot start the notifier: {e}")))?;
-    println!("notifier running (pid {pid})");
+    say!("notifier running (pid {pid})")?;
     Ok(0)
 }
 
 fn stop(root: &StateRoot) -> Outcome {
     let Ok(mut client) = Client::connect(root) else {
-        println!("notifier is not running");
+        say!("notifier is not running")?;
         return Ok(0);
     };
     client
@@ -146,7 +147,7 @@ fn stop(root: &StateRoot) -> Outcome {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    println!("notifier stopped");
+    say!("notifier stopped")?;
     Ok(0)
 }
 
@@ -158,7 +159,7 @@ fn status(root: &StateRoot, json: bool) -> Outcome {
             if json {
                 output::json(&serde_json::json!({ "running": false }))?;
             } else {
-                println!("notifier is not running");
+                say!("notifier is not running")?;
             }
             return Ok(1);
         }
@@ -166,15 +167,15 @@ fn status(root: &StateRoot, json: bool) -> Outcome {
     if json {
         output::json(&status)?;
     } else {
-        println!("pid:          {}", status.pid);
-        println!(
+        say!("pid:          {}", status.pid)?;
+        say!(
             "uptime:       {}",
             bgjobs_store::time::short_duration(Duration::from_secs(status.uptime_secs))
-        );
-        println!("endpoint:     {}", status.endpoint);
-        println!("connections:  {}", status.connections);
-        println!("deliveries:   {}", status.deliveries);
-        println!("desktop:      {} shown", status.desktop_shown);
+        )?;
+        say!("endpoint:     {}", status.endpoint)?;
+        say!("connections:  {}", status.connections)?;
+        say!("deliveries:   {}", status.deliveries)?;
+        say!("desktop:      {} shown", status.desktop_shown)?;
     }
     Ok(0)
 }

@@ -9,6 +9,7 @@ use crate::args::PruneArgs;
 use crate::context;
 use crate::failure::Outcome;
 use crate::output;
+use crate::output::say;
 
 /// Entry point of `prune`.
 pub fn run(workspace: Option<PathBuf>, args: PruneArgs) -> Outcome {
@@ -29,7 +30,7 @@ pub fn run(workspace: Option<PathBuf>, args: PruneArgs) -> Outcome {
     if args.json {
         output::json(&json!({ "removed": removed }))?;
     } else {
-        println!("pruned {} finished job(s)", removed.len());
+        say!("pruned {} finished job(s)", removed.len())?;
     }
     Ok(0)
 }

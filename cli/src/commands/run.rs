@@ -12,6 +12,7 @@ use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::follow::{self, Followed};
 use crate::output;
+use crate::output::say;
 use crate::platform;
 use crate::worker::{self, Mode, EXIT_INTERRUPTED};
 
@@ -59,7 +60,7 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         if args.adopted {
             stop_with_the_task(&store, job.id);
         }
-        return follow(&store, job);
+        return follow(&store, job, args.adopted);
     }
     report(&job, args.json)?;
     Ok(0)
@@ -68,12 +69,18 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
 /// `run -b --follow`: stream the job's log until it ends and exit as `wait`
 /// would. The follower only watches: the job runs under its own detached
 /// worker, so killing the follower leaves it running.
-fn follow(store: &Store, job: Job) -> Outcome {
-    eprintln!(
-        "bgjobs: job {id} runs in the background; stopping this stream leaves it \
-         running (bgjobs logs {id}, bgjobs cancel {id})",
-        id = job.id
-    );
+fn follow(store: &Store, job: Job, adopted: bool) -> Outcome {
+    let id = job.id;
+    if adopted {
+        // Its task's output: stopping the task stops the job, a subagent's
+        // or session's end does not.
+        eprintln!("bgjobs: job {id} runs in the background (bgjobs logs {id}, bgjobs status)");
+    } else {
+        eprintln!(
+            "bgjobs: job {id} runs in the background; stopping this stream leaves it \
+             running (bgjobs logs {id}, bgjobs cancel {id})"
+        );
+    }
     match follow::follow(store, job.id)? {
         Followed::Ended(job) => {
             claim_told(store, &job)?;
@@ -150,7 +157,7 @@ fn report(job: &Job, json: bool) -> Result<(), Failure> {
     if json {
         output::json(job)
     } else {
-        println!("{}", job.id);
+        say!("{}", job.id)?;
         Ok(())
     }
 }

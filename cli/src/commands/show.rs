@@ -6,8 +6,9 @@ use bgjobs_store::{log, Job};
 
 use crate::args::ShowArgs;
 use crate::context;
-use crate::failure::Outcome;
+use crate::failure::{Failure, Outcome};
 use crate::output;
+use crate::output::say;
 
 /// Entry point of `show`.
 pub fn run(workspace: Option<PathBuf>, args: ShowArgs) -> Outcome {
@@ -20,42 +21,43 @@ pub fn run(workspace: Option<PathBuf>, args: ShowArgs) -> Outcome {
     if args.json {
         output::json(&job)?;
     } else {
-        print_human(&job);
+        print_human(&job)?;
     }
     Ok(0)
 }
 
-fn print_human(job: &Job) {
+fn print_human(job: &Job) -> Result<(), Failure> {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    println!("job {}: {}", job.id, job.outcome());
-    println!("title:      {}", job.title);
-    println!(
+    say!("job {}: {}", job.id, job.outcome())?;
+    say!("title:      {}", job.title)?;
+    say!(
         "command:    {}",
         bgjobs_store::job::command_line(&job.command)
-    );
-    println!("cwd:        {}", job.cwd);
-    println!("background: {}", if job.background { "yes" } else { "no" });
-    println!("session:    {}", opt(job.session_id.clone()));
+    )?;
+    say!("cwd:        {}", job.cwd)?;
+    say!("background: {}", if job.background { "yes" } else { "no" })?;
+    say!("session:    {}", opt(job.session_id.clone()))?;
     if let Some(agent) = &job.agent_id {
-        println!("agent:      {agent}");
+        say!("agent:      {agent}")?;
     }
     if let Some(key) = &job.key {
-        println!("key:        {key}");
+        say!("key:        {key}")?;
     }
-    println!("created:    {}", job.created_at);
-    println!("started:    {}", opt(job.started_at.map(|t| t.to_string())));
-    println!(
+    say!("created:    {}", job.created_at)?;
+    say!("started:    {}", opt(job.started_at.map(|t| t.to_string())))?;
+    say!(
         "finished:   {}",
         opt(job.finished_at.map(|t| t.to_string()))
-    );
-    println!("time:       {}", output::age_or_duration(job));
-    println!("pid:        {}", opt(job.pid.map(|p| p.to_string())));
+    )?;
+    say!("time:       {}", output::age_or_duration(job))?;
+    say!("pid:        {}", opt(job.pid.map(|p| p.to_string())))?;
     if let Some(reason) = &job.reason {
-        println!("reason:     {reason}");
+        say!("reason:     {reason}")?;
     }
-    println!("log:        {}", job.log_path);
+    say!("log:        {}", job.log_path)?;
     if !job.output_tail.is_empty() {
-        println!("--- last output ---");
-        println!("{}", job.output_tail);
+        say!("--- last output ---")?;
+        say!("{}", job.output_tail)?;
     }
+    Ok(())
 }

@@ -11,6 +11,7 @@ use crate::args::StatusArgs;
 use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::output;
+use crate::output::say;
 
 /// `status --json`: a contract for scripts.
 #[derive(Serialize)]
@@ -46,7 +47,7 @@ pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
         eprintln!("warning: {}", warning.message);
     }
     if listing.jobs.is_empty() {
-        println!("no jobs in {}", store.workspace().display());
+        say!("no jobs in {}", store.workspace().display())?;
         return Ok(0);
     }
     let rows: Vec<[String; 5]> = listing
@@ -80,11 +81,11 @@ pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
                 text.push_str(&format!("{cell:<w$}  ", w = widths[i]));
             }
         }
-        println!("{}", text.trim_end());
+        say!("{}", text.trim_end())
     };
-    line(header);
+    line(header)?;
     for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+        line([&row[0], &row[1], &row[2], &row[3], &row[4]])?;
     }
     Ok(0)
 }

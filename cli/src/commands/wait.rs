@@ -13,6 +13,7 @@ use crate::args::WaitArgs;
 use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::output;
+use crate::output::say;
 use crate::platform;
 use crate::waker::{Interest, Waker};
 
@@ -67,7 +68,7 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
         })?;
     } else {
         for job in &ended {
-            println!("{}", output::ended_line(job));
+            say!("{}", output::ended_line(job))?;
         }
     }
     if waited.timed_out {
