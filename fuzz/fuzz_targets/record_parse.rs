@@ -3,7 +3,9 @@
 //! the property test `store/tests/record_props.rs` covers the move-aside
 //! around it through the public API). Never a panic; and a record that is
 //! accepted can be written back (the store rewrites records it reads) and
-//! reads back as the same thing.
+//! reads back as the same thing; and an accepted record keeps the invariants
+//! its types carry (a job's and a broker's shutdown command are never
+//! empty), so nothing that reads it can be handed an impossible value.
 #![no_main]
 
 use bgjobs_store::broker::Broker;
@@ -40,4 +42,13 @@ fuzz_target!(|data: &[u8]| {
     check::<Job>(data);
     check::<Session>(data);
     check::<Broker>(data);
+    if let Ok(job) = serde_json::from_slice::<Job>(data) {
+        assert!(!job.command.is_empty(), "a job with no command: {job:?}");
+        let _ = job.command.program();
+    }
+    if let Ok(broker) = serde_json::from_slice::<Broker>(data) {
+        if let Some(cmd) = &broker.shutdown_cmd {
+            assert!(!cmd.is_empty(), "a broker with an empty shutdown command");
+        }
+    }
 });

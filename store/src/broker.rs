@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::command::CommandLine;
 use crate::error::{Error, Result};
 use crate::identity::ProcessIdentity;
 use crate::job::SCHEMA_VERSION;
@@ -34,7 +35,7 @@ pub struct Broker {
     /// A directory the broker owns, removed at teardown.
     pub dir: Option<String>,
     /// Run first at teardown, with [`SHUTDOWN_TIMEOUT`].
-    pub shutdown_cmd: Option<Vec<String>>,
+    pub shutdown_cmd: Option<CommandLine>,
     /// When it was registered.
     pub registered_at: Timestamp,
     /// A teardown in progress, by this process.
@@ -63,23 +64,32 @@ impl Broker {
         dir: Option<PathBuf>,
         shutdown_cmd: Option<Vec<String>>,
     ) -> Result<Self> {
+        let shutdown_cmd =
+            match shutdown_cmd {
+                Some(words) => Some(CommandLine::new(words).ok_or_else(|| {
+                    Error::Invalid("the broker's shutdown command is empty".into())
+                })?),
+                None => None,
+            };
         let process = ProcessIdentity::of(pid)
             .ok_or_else(|| Error::Invalid(format!("no running process {pid}")))?;
         if let Some(endpoint) = &endpoint {
             if !(endpoint.starts_with("unix:") || endpoint.starts_with("pipe:")) {
                 return Err(Error::Invalid(format!(
-                    "--endpoint {endpoint:?}: expected unix:PATH or pipe:NAME"
+                    "broker endpoint {endpoint:?}: expected unix:PATH or pipe:NAME"
                 )));
             }
         }
         let dir = match dir {
             Some(dir) => {
-                let dir = std::fs::canonicalize(&dir)
-                    .map_err(|e| Error::Invalid(format!("--dir {}: {e}", dir.display())))?;
-                let home = std::env::var_os("HOME").map(PathBuf::from);
+                let dir = std::fs::canonicalize(&dir).map_err(|e| {
+                    Error::Invalid(format!("broker directory {}: {e}", dir.display()))
+                })?;
+                let home = directories::BaseDirs::new()
+                    .and_then(|d| std::fs::canonicalize(d.home_dir()).ok());
                 if dir.parent().is_none() || Some(&dir) == home.as_ref() {
                     return Err(Error::Invalid(format!(
-                        "--dir {}: refusing a directory this broad",
+                        "broker directory {}: refusing a directory this broad",
                         dir.display()
                     )));
                 }
@@ -87,9 +97,6 @@ impl Broker {
             }
             None => None,
         };
-        if shutdown_cmd.as_ref().is_some_and(Vec::is_empty) {
-            return Err(Error::Invalid("--shutdown-cmd: empty command".into()));
-        }
         Ok(Self {
             v: SCHEMA_VERSION,
             process,
@@ -243,9 +250,9 @@ fn run_shutdown(broker: &Broker) -> String {
     if !broker.process.is_alive() {
         return "skipped: the broker was already gone".into();
     }
-    let mut command = Command::new(&cmd[0]);
+    let mut command = Command::new(cmd.program());
     command
-        .args(&cmd[1..])
+        .args(cmd.args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::command::CommandLine;
 use crate::identity::ProcessIdentity;
 use crate::time::Timestamp;
 
@@ -68,7 +69,7 @@ pub struct Job {
     /// Human title (defaults to the command line).
     pub title: String,
     /// The command and its arguments.
-    pub command: Vec<String>,
+    pub command: CommandLine,
     /// Directory the command runs in.
     pub cwd: String,
     /// Whether the job outlives the session that started it.

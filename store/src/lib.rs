@@ -8,6 +8,7 @@
 //! (the notifier, hooks, `wait`) reads it and acts on what it says.
 
 pub mod broker;
+pub mod command;
 pub mod config;
 pub mod error;
 pub mod fsio;
@@ -23,6 +24,7 @@ pub mod time;
 pub mod tree;
 pub mod workspace;
 
+pub use command::CommandLine;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use identity::ProcessIdentity;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::command::CommandLine;
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
 use crate::fsio;
@@ -208,9 +209,9 @@ impl Store {
     /// Record a new job as `queued`, owned for now by the calling process; or,
     /// when `new.key` matches an active job, return that job instead.
     pub fn create(&self, new: NewJob) -> Result<Created> {
-        if new.command.is_empty() {
+        let Some(command) = CommandLine::new(new.command) else {
             return Err(Error::Invalid("no command given".into()));
-        }
+        };
         if new
             .title
             .as_ref()
@@ -241,8 +242,8 @@ impl Store {
             let job = Job {
                 v: SCHEMA_VERSION,
                 id,
-                title: new.title.unwrap_or_else(|| default_title(&new.command)),
-                command: new.command,
+                title: new.title.unwrap_or_else(|| default_title(&command)),
+                command,
                 cwd: new.cwd,
                 background: new.background,
                 session_id: new.session_id,

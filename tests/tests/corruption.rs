@@ -242,3 +242,54 @@ fn temp_file_left_by_a_crashed_writer_is_harmless() {
     }
     assert_eq!(env.status_json()["warnings"], json!([]));
 }
+
+/// A record that parses as JSON but breaks an invariant of its type — a job
+/// whose `command` is `[]`, a broker whose `shutdown_cmd` is `[]` — is
+/// corrupt like any other: moved aside and reported, never handed on (a
+/// worker given such a job ended in a panic; a notifier start-up sweep over
+/// such a broker failed forever).
+#[test]
+fn records_that_break_their_invariants_are_moved_aside_not_run() {
+    let env = TestEnv::with_config("desktop = false\n");
+    let queued = env.start_helper(&[], &["exit", "0"]);
+    env.wait_delivered(queued);
+    let mut record = env.read_record(queued);
+    record["command"] = json!([]);
+    record["status"] = json!("queued");
+    env.write_record(queued, &record);
+    let out = env.run(&["worker", &queued.to_string()]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failure, not a panic: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("corrupt"), "{}", stderr(&out));
+    assert_eq!(aside(&env, queued).len(), 1);
+
+    let pid = env.spawn_helper(&["sleep", "60"]);
+    let broker = env.store_dir().join("broker.json");
+    let registered = env.run(&[
+        "broker",
+        "register",
+        "--pid",
+        &pid.to_string(),
+        "--shutdown-cmd",
+        "true",
+    ]);
+    assert_eq!(registered.status.code(), Some(0), "{}", stderr(&registered));
+    let mut value: Value =
+        serde_json::from_str(&std::fs::read_to_string(&broker).unwrap()).unwrap();
+    value["shutdown_cmd"] = json!([]);
+    std::fs::write(&broker, value.to_string()).unwrap();
+    env.run_ok(&["notifier", "start"]);
+    env.run_ok(&["notifier", "status"]);
+    let out = env.run(&["broker", "status", "--json"]);
+    assert!(
+        stderr(&out).contains("corrupt") || stdout(&out).contains("corrupt"),
+        "{out:?}"
+    );
+    assert!(!broker.exists(), "left in place");
+    env.run_ok(&["notifier", "stop"]);
+}

@@ -108,7 +108,7 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     let (mut child, tree) = match spawned {
         Ok(parts) => parts,
         Err(e) => {
-            let (code, reason) = start_error(&job.command[0], &e);
+            let (code, reason) = start_error(job.command.program(), &e);
             return fail_to_start(store, id, reason, Some(code));
         }
     };
@@ -192,8 +192,8 @@ fn prepare(
     if !Path::new(&job.cwd).is_dir() {
         return Err(format!("working directory {} does not exist", job.cwd));
     }
-    let mut cmd = Command::new(&job.command[0]);
-    cmd.args(&job.command[1..])
+    let mut cmd = Command::new(job.command.program());
+    cmd.args(job.command.args())
         .current_dir(&job.cwd)
         .env("BGJOBS_JOB_ID", job.id.to_string());
     let pipe = |e: std::io::Error| format!("cannot create a pipe: {e}");

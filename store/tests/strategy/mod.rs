@@ -10,7 +10,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use bgjobs_store::time::Timestamp;
-use bgjobs_store::{Deliveries, Job, ProcessIdentity, Status};
+use bgjobs_store::{CommandLine, Deliveries, Job, ProcessIdentity, Status};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
@@ -68,7 +68,7 @@ pub fn job() -> impl Strategy<Value = Job> {
         any::<u32>(),
         any::<u64>(),
         text(),
-        vec(text(), 0..4),
+        vec(text(), 1..4).prop_map(|w| CommandLine::new(w).expect("at least one word")),
         text(),
         any::<bool>(),
         option::of(text()),
