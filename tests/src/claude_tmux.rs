@@ -20,6 +20,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use bgjobs_store::ProcessIdentity;
+
 use crate::claude::Claude;
 use crate::{poll, proc, wait_until, DEADLINE};
 
@@ -43,8 +45,10 @@ pub struct Tui<'a> {
     pub debug_file: PathBuf,
     /// The private tmux server's socket.
     socket: PathBuf,
-    /// The tmux server's process, killed on drop if `kill-server` fails.
-    server: Option<u32>,
+    /// The client and the tmux server as started (pid and start time), so
+    /// that the drop ends these processes and never a later one that got
+    /// the same pid.
+    started: Vec<ProcessIdentity>,
 }
 
 impl<'a> Tui<'a> {
@@ -114,7 +118,7 @@ impl<'a> Tui<'a> {
             pid: 0,
             debug_file,
             socket,
-            server: None,
+            started: Vec::new(),
         };
         let mut new = tui.tmux_command();
         new.env_clear()
@@ -137,11 +141,16 @@ impl<'a> Tui<'a> {
             .args(&pane);
         let out = run_bounded(new, TMUX_LIMIT);
         assert!(out.status.success(), "tmux new-session failed: {out:?}");
-        tui.server = tui.display("#{pid}").parse().ok();
+        let server = tui.display("#{pid}").parse().ok();
         tui.pid = tui
             .display("#{pane_pid}")
             .parse()
             .expect("the pane's process id");
+        tui.started = [Some(tui.pid), server]
+            .into_iter()
+            .flatten()
+            .filter_map(ProcessIdentity::of)
+            .collect();
 
         tui.wait_for_hook("SessionStart");
         tui.wait_screen("the prompt box", DEADLINE, |s| prompt_line(s).is_some());
@@ -165,11 +174,26 @@ impl<'a> Tui<'a> {
     }
 
     /// The visible screen, as text.
+    #[track_caller]
     pub fn screen(&self) -> String {
         let mut cmd = self.tmux_command();
         cmd.args(["capture-pane", "-p", "-t", SESSION]);
         let out = run_bounded(cmd, TMUX_LIMIT);
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen, or a note why there is none; never panics.
+    fn screen_quietly(&self) -> String {
+        let mut cmd = self.tmux_command();
+        cmd.args(["capture-pane", "-p", "-t", SESSION]);
+        match run_bounded_quietly(cmd, TMUX_LIMIT) {
+            Some(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Some(out) => format!(
+                "(no screen: {})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            None => "(no screen: tmux did not answer)".to_string(),
+        }
     }
 
     /// Wait until `check` accepts the screen; return that screen. On time
@@ -199,7 +223,7 @@ impl<'a> Tui<'a> {
             Some(value) => value,
             None => panic!(
                 "gave up after {timeout:?} waiting for {what}; the client's screen:\n{}",
-                self.screen()
+                self.screen_quietly()
             ),
         }
     }
@@ -236,14 +260,14 @@ impl<'a> Tui<'a> {
                 }
                 panic!(
                     "Enter did not submit {text:?}; the client's screen:\n{}",
-                    self.screen()
+                    self.screen_quietly()
                 );
             }
             self.clear_prompt();
         }
         panic!(
             "the prompt box never showed {text:?}; the client's screen:\n{}",
-            self.screen()
+            self.screen_quietly()
         );
     }
 
@@ -314,7 +338,7 @@ impl Drop for Tui<'_> {
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
             eprintln!(
                 "--- the client's screen ---\n{}\n--- the end of its debug log ({}) ---\n{}",
-                self.screen(),
+                self.screen_quietly(),
                 self.debug_file.display(),
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
@@ -323,15 +347,16 @@ impl Drop for Tui<'_> {
         cmd.arg("kill-server");
         let _ = run_bounded_quietly(cmd, TMUX_LIMIT);
         // The client gets SIGHUP from tmux; give it a moment for its
-        // SessionEnd hooks, then end it (it is ours) and the server.
+        // SessionEnd hooks, then end what is left of the two (ours).
         let start = Instant::now();
-        while self.pid != 0 && proc::pid_alive(self.pid) && start.elapsed() < Duration::from_secs(3)
+        while self.started.iter().any(ProcessIdentity::is_alive)
+            && start.elapsed() < Duration::from_secs(3)
         {
             std::thread::sleep(Duration::from_millis(50));
         }
-        for pid in [Some(self.pid), self.server].into_iter().flatten() {
-            if pid != 0 && proc::pid_alive(pid) {
-                proc::kill(pid);
+        for process in &self.started {
+            if process.is_alive() {
+                proc::kill(process.pid);
             }
         }
     }
@@ -360,20 +385,25 @@ fn assignment(name: &OsStr, value: &OsStr) -> OsString {
 #[track_caller]
 fn run_bounded(cmd: Command, limit: Duration) -> Output {
     let shown = format!("{cmd:?}");
+    if which_tmux().is_none() {
+        panic!("tmux is not on PATH: the interactive tests drive the client in tmux");
+    }
     run_bounded_quietly(cmd, limit)
-        .unwrap_or_else(|| panic!("{shown} did not finish within {limit:?}"))
+        .unwrap_or_else(|| panic!("{shown} did not start or finish within {limit:?}"))
+}
+
+/// Whether `tmux` is on `PATH`.
+fn which_tmux() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("tmux"))
+        .find(|p| p.is_file())
 }
 
 /// Run `cmd` to its end within `limit`; `None` if it could not be started
-/// or had to be killed.
+/// or had to be killed. Never panics.
 fn run_bounded_quietly(mut cmd: Command, limit: Duration) -> Option<Output> {
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!("tmux is not installed: the interactive tests drive the client in tmux")
-        }
-        Err(_) => return None,
-    };
+    let mut child = cmd.spawn().ok()?;
     let start = Instant::now();
     loop {
         match child.try_wait() {

@@ -10,8 +10,9 @@
 
 #![cfg(unix)]
 
-// The harness is shared with the library crate's `claude` module; these
-// imports are what it reaches as `crate::…`.
+// The tmux harness is compiled into this test crate; it reaches the
+// library's items as `crate::claude`, `crate::poll`, … through these
+// imports (and compiles unchanged as a module of the library itself).
 use bgjobs_tests::{claude, poll, proc, wait_until, DEADLINE};
 #[path = "../src/claude_tmux.rs"]
 mod claude_tmux;
@@ -35,6 +36,13 @@ fn helper() -> String {
 /// Start the client with `bgjobs` on the Bash tool's `PATH`.
 #[track_caller]
 fn start<'a>(claude: &'a Claude<'a>) -> Tui<'a> {
+    start_with(claude, &[])
+}
+
+/// Start the client with `bgjobs` on the Bash tool's `PATH` and the
+/// variables `vars`.
+#[track_caller]
+fn start_with<'a>(claude: &'a Claude<'a>, vars: &[(&str, &str)]) -> Tui<'a> {
     let path = format!(
         "{}:{}",
         bgjobs_tests::bgjobs_bin().parent().unwrap().display(),
@@ -42,6 +50,9 @@ fn start<'a>(claude: &'a Claude<'a>) -> Tui<'a> {
     );
     Tui::start(claude, |cmd| {
         cmd.env("PATH", &path);
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
     })
 }
 
@@ -329,11 +340,19 @@ fn a_subagents_adopted_job_survives_the_subagent_in_an_interactive_session() {
             Step::text("subagent finished"),
         ],
     );
-    let tui = start(&claude);
+    // In a terminal the client runs every subagent in the background
+    // (`run_in_background: false` is not even offered) unless the fork
+    // subagent feature is off.
+    let tui = start_with(&claude, &[("CLAUDE_CODE_FORK_SUBAGENT", "0")]);
     tui.type_line("SCRIPT:main delegate");
     tui.wait_screen("the end of the first turn", CLIENT_LIMIT, |s| {
         s.contains("the subagent is done")
     });
+    let main_view = claude.model.last_view("main");
+    assert!(
+        !main_view.contains("Async agent launched"),
+        "the subagent ran in the foreground: {main_view}"
+    );
     let job = the_job(&tui);
     let id = job["id"].as_u64().unwrap();
     assert!(
