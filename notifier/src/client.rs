@@ -71,7 +71,7 @@ impl Client {
 
     /// Send one message.
     pub fn send(&mut self, message: &Message) -> io::Result<()> {
-        (&self.stream).write_all(&encode(message))
+        (&self.stream).write_all(&encode(message)?)
     }
 
     /// Send a request and read its reply; an `error` reply becomes an error.

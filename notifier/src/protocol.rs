@@ -107,8 +107,9 @@ struct Envelope {
     message: Message,
 }
 
-/// Encode `message` as one line, newline included.
-pub fn encode(message: &Message) -> Vec<u8> {
+/// Encode `message` as one line, newline included. A message that cannot be
+/// serialised is an error for the sender, never an empty object on the wire.
+pub fn encode(message: &Message) -> std::io::Result<Vec<u8>> {
     #[derive(Serialize)]
     struct Out<'a> {
         v: u32,
@@ -118,10 +119,9 @@ pub fn encode(message: &Message) -> Vec<u8> {
     let mut line = serde_json::to_vec(&Out {
         v: VERSION,
         message,
-    })
-    .unwrap_or_else(|_| b"{}".to_vec());
+    })?;
     line.push(b'\n');
-    line
+    Ok(line)
 }
 
 /// Decode one line (without its newline). The error says what is wrong, for
@@ -170,7 +170,7 @@ mod tests {
                 message: "no".into(),
             },
         ] {
-            let line = encode(&message);
+            let line = encode(&message).unwrap();
             assert!(line.ends_with(b"\n"));
             assert!(
                 line.starts_with(b"{\"v\":1,\"type\":"),

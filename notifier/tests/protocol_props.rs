@@ -79,7 +79,7 @@ fn message() -> impl Strategy<Value = Message> {
 
 /// `encode(m)` without its newline.
 fn line(m: &Message) -> Vec<u8> {
-    let mut line = encode(m);
+    let mut line = encode(m).expect("every message serialises");
     assert_eq!(line.pop(), Some(b'\n'));
     line
 }

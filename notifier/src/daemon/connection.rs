@@ -25,7 +25,9 @@ pub async fn serve(stream: Stream, shared: Arc<Shared>) {
         let refusal = Message::Error {
             message: "refused: this notifier serves only its own user".into(),
         };
-        let _ = (&*stream).write_all(&encode(&refusal)).await;
+        if let Ok(line) = encode(&refusal) {
+            let _ = (&*stream).write_all(&line).await;
+        }
         return;
     }
     shared.lock().connections += 1;
@@ -34,7 +36,10 @@ pub async fn serve(stream: Stream, shared: Arc<Shared>) {
     let send = stream.clone();
     let writer = tokio::spawn(async move {
         while let Some(message) = rx.recv().await {
-            if (&*send).write_all(&encode(&message)).await.is_err() {
+            let Ok(line) = encode(&message) else {
+                break; // nothing sensible to send: the client sees the line end
+            };
+            if (&*send).write_all(&line).await.is_err() {
                 break;
             }
         }
