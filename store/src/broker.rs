@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::identity::ProcessIdentity;
 use crate::job::SCHEMA_VERSION;
 use crate::record::{self, Read};
-use crate::store::Store;
+use crate::store::{Locked, Store};
 use crate::time::Timestamp;
 use crate::tree::{self, Ended};
 
@@ -111,6 +111,19 @@ impl Broker {
 
 const FILE: &str = "broker.json";
 
+/// Whether a live session or an active job holds the broker, under the lock
+/// (a job whose worker is gone is recorded lost first, and holds nothing).
+fn held(tx: &Locked<'_>) -> Result<bool> {
+    for id in tx.index()?.active {
+        if let Some(job) = tx.job_opt(id)? {
+            if tx.reconciled(job)?.status.is_active() {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(tx.store().sessions()?.iter().any(|s| s.is_live()))
+}
+
 impl Store {
     /// The registered broker, if any.
     pub fn broker(&self) -> Result<Option<Broker>> {
@@ -132,7 +145,7 @@ impl Store {
             .and_then(|d| self.unsafe_to_remove(Path::new(d)))
         {
             return Err(Error::Invalid(format!(
-                "--dir {}: {problem}",
+                "broker directory {}: {problem}",
                 broker.dir.as_deref().unwrap_or_default()
             )));
         }
@@ -159,12 +172,7 @@ impl Store {
 
     /// Whether anything still needs the broker: a live session or an active job.
     pub fn broker_held(&self) -> Result<bool> {
-        for id in self.active_ids()? {
-            if matches!(self.get(id), Ok(job) if job.status.is_active()) {
-                return Ok(true);
-            }
-        }
-        Ok(self.sessions()?.iter().any(|s| s.is_live()))
+        self.with_lock(held)
     }
 
     /// Tear the broker down if nothing holds it any more (`force`: even if
@@ -174,11 +182,13 @@ impl Store {
         if !self.dir().join(FILE).exists() {
             return Ok(None); // the common case, and cheap
         }
-        if !force && self.broker_held()? {
-            return Ok(None);
-        }
         let me = ProcessIdentity::current();
-        let claimed = self.with_lock(|_| {
+        // Checked and claimed under one lock: a `run -b` that lands between a
+        // look and the claim would otherwise lose the broker it needs.
+        let claimed = self.with_lock(|tx| {
+            if !force && held(tx)? {
+                return Ok(None);
+            }
             let path = self.dir().join(FILE);
             let Read::Found(mut broker) = record::read::<Broker>(&path)? else {
                 return Ok(None);

@@ -728,3 +728,48 @@ fn broker_teardown_never_deletes_the_workspace_or_the_state_root() {
     }
     assert!(deleted.is_empty(), "{deleted:#?}");
 }
+
+/// The last clean-up checks what holds the broker and claims it under one
+/// lock: a job that becomes active while a teardown waits for the lock (a
+/// `run -b` landing between a look and a claim) keeps its broker.
+#[test]
+fn a_job_that_lands_while_a_teardown_waits_keeps_the_broker() {
+    let env = TestEnv::with_config("desktop = false\n");
+    let finished = env.start_helper(&[], &["exit", "0"]);
+    env.wait_delivered(finished);
+    // No notifier: its sweep would tear the idle broker down before the race.
+    env.run_ok(&["notifier", "stop"]);
+    let broker = env.spawn_helper(&["sleep", "60"]);
+    env.run_ok(&["broker", "register", "--pid", &broker.to_string()]);
+
+    let root = bgjobs_store::StateRoot::at(env.home.clone()).unwrap();
+    let store =
+        bgjobs_store::Store::open(&root, env.ws.clone(), bgjobs_store::Config::default()).unwrap();
+    let mut teardown = None;
+    store
+        .with_lock(|tx| {
+            // Nothing holds the broker yet: the final clean-up of a session's
+            // end (`reap-session`, as a worker's or the notifier's) starts and
+            // waits for the lock.
+            let mut cmd = env.bgjobs(&["reap-session", "S"]);
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            teardown = Some(cmd.spawn().expect("start the teardown"));
+            std::thread::sleep(Duration::from_millis(500));
+            // Meanwhile a job becomes active, as a `run -b` would make one.
+            let job = tx.job(finished)?;
+            tx.apply(job, |j| {
+                j.status = bgjobs_store::Status::Running;
+                j.finished_at = None;
+                j.worker = bgjobs_store::ProcessIdentity::current();
+            })?;
+            Ok(())
+        })
+        .unwrap();
+    let status = teardown.unwrap().wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        pid_alive(broker),
+        "the broker was torn down under an active job"
+    );
+    assert!(broker_status(&env)["broker"].is_object());
+}
