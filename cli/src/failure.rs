@@ -2,10 +2,7 @@
 
 use bgjobs_store::Error;
 
-/// Exit code for usage errors and unknown jobs.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code for everything else that went wrong.
-pub const EXIT_ERROR: u8 = 1;
+use crate::exit;
 
 /// What `main` prints and exits with when a command fails.
 #[derive(Debug)]
@@ -18,7 +15,7 @@ impl Failure {
     /// A usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
         Self {
-            code: EXIT_USAGE,
+            code: exit::USAGE,
             message: message.into(),
         }
     }
@@ -35,7 +32,7 @@ impl Failure {
     /// Any other failure (exit 1).
     pub fn error(message: impl Into<String>) -> Self {
         Self {
-            code: EXIT_ERROR,
+            code: exit::ERROR,
             message: message.into(),
         }
     }
@@ -44,8 +41,8 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let code = match e {
-            Error::UnknownJob(_) | Error::Invalid(_) => EXIT_USAGE,
-            _ => EXIT_ERROR,
+            Error::UnknownJob(_) | Error::Invalid(_) => exit::USAGE,
+            _ => exit::ERROR,
         };
         Self {
             code,

@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod context;
+mod exit;
 mod failure;
 mod follow;
 mod hooks;

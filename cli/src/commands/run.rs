@@ -9,12 +9,13 @@ use bgjobs_store::{Created, Job, NewJob, ProcessIdentity, Status, Store};
 
 use crate::args::RunArgs;
 use crate::context;
+use crate::exit;
 use crate::failure::{Failure, Outcome};
 use crate::follow::{self, Followed};
 use crate::output;
 use crate::output::say;
 use crate::platform;
-use crate::worker::{self, Mode, EXIT_INTERRUPTED};
+use crate::worker::{self, Mode};
 
 /// Entry point of `run` (and of `enqueue`, which forces `background`).
 pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome {
@@ -105,12 +106,9 @@ fn stop_with_the_task(store: &Store, id: u64) {
         if let Ok(mut cmd) = cmd.lock() {
             let _ = cmd.status();
         }
-        std::process::exit(EXIT_KILLED);
+        std::process::exit(exit::KILLED);
     });
 }
-
-/// Exit code of a follower ended by a signal it caught (as a shell: 128+SIGTERM).
-const EXIT_KILLED: i32 = 143;
 
 /// Entry point of the hidden `detach ARGS…` (`--workspace` passed on).
 pub fn detach(workspace: Option<PathBuf>, args: &[String]) -> Outcome {
@@ -231,7 +229,7 @@ fn run_attached(store: &Store, job: Job) -> Outcome {
             );
             job.exit_code.map_or(1, platform::exit_code)
         }
-        Status::Cancelled => EXIT_INTERRUPTED,
+        Status::Cancelled => exit::INTERRUPTED,
         _ => platform::exit_code(job.wait_code()),
     })
 }

@@ -11,14 +11,12 @@ use serde::Serialize;
 
 use crate::args::WaitArgs;
 use crate::context;
+use crate::exit;
 use crate::failure::{Failure, Outcome};
 use crate::output;
 use crate::output::say;
 use crate::platform;
 use crate::waker::{Interest, Waker};
-
-/// Exit code when the timeout passes first.
-pub const EXIT_TIMEOUT: i32 = 124;
 
 /// How a wait ended.
 pub struct Waited {
@@ -84,7 +82,7 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
                 pending.join(", ")
             );
         }
-        return Ok(EXIT_TIMEOUT);
+        return Ok(exit::TIMEOUT);
     }
     Ok(ended
         .iter()

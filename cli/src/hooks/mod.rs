@@ -17,13 +17,14 @@ use bgjobs_store::{Config, ProcessIdentity, StateRoot, Store};
 
 use crate::args::HookArgs;
 use crate::context;
-use crate::failure::{Failure, Outcome, EXIT_ERROR};
+use crate::exit;
+use crate::failure::{Failure, Outcome};
 use bgjobs::hook_event::{self as event, Event};
 
 /// Entry point of `hook`.
 pub fn run(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
     dispatch(workspace, args).map_err(|f| Failure {
-        code: EXIT_ERROR,
+        code: exit::ERROR,
         message: f.message,
     })
 }

@@ -15,12 +15,11 @@ use bgjobs_store::{ProcessIdentity, Store};
 
 use super::tell;
 use crate::commands::wait::active_jobs;
+use crate::exit;
 use crate::failure::Outcome;
 use crate::waker::{Interest, Waker};
 use bgjobs::hook_event::Event;
 
-/// Exit code that makes Claude Code wake the session with our stderr.
-const EXIT_WAKE: i32 = 2;
 /// Longest sleep between looks: how soon the waiter notices that its Claude
 /// Code process is gone, or (without a notifier) that it was superseded.
 const TICK: Duration = Duration::from_millis(250);
@@ -65,7 +64,7 @@ pub fn run(store: &Store, event: &Event, limit: Duration) -> Outcome {
                 return Ok(0);
             }
             eprintln!("Notice, not an error: {}", tell::describe(&ended));
-            return Ok(EXIT_WAKE);
+            return Ok(exit::WAKE);
         }
         if waker.superseded() || store.session(session)?.and_then(|s| s.waiter) != me {
             return Ok(0); // a newer waiter took over

@@ -31,8 +31,6 @@ const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 /// signal to reach itself too: one sent to both (a process group, a tree
 /// killed pid by pid) means the run was interrupted, whichever saw it first.
 const SIGNAL_RACE: Duration = Duration::from_millis(250);
-/// Exit code of an attached `run` that was interrupted (as a shell: 128+SIGINT).
-pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// How the worker is attached to the caller.
 #[derive(Clone, Copy, PartialEq, Eq)]
