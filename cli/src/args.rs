@@ -1,6 +1,7 @@
 //! Command-line grammar. Every listing command takes `--json`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -116,8 +117,8 @@ pub struct RunArgs {
     pub key: Option<String>,
     /// End the command's whole tree after this long and record `timed_out`
     /// (e.g. 90s, 5m, 1h).
-    #[arg(long, value_name = "DUR")]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub timeout: Option<Duration>,
     /// Owning session (default: BGJOBS_SESSION_ID, else CLAUDE_CODE_SESSION_ID).
     #[arg(long, value_name = "S")]
     pub session: Option<String>,
@@ -184,8 +185,8 @@ pub struct WaitArgs {
     #[arg(long)]
     pub any: bool,
     /// Give up after this long (exit 124).
-    #[arg(long, value_name = "DUR")]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub timeout: Option<Duration>,
     /// With no ids: only this session's jobs.
     #[arg(long, value_name = "S")]
     pub session: Option<String>,
@@ -206,8 +207,8 @@ pub struct CancelArgs {
     #[arg(long, conflicts_with = "ids")]
     pub all: bool,
     /// Time between SIGTERM and SIGKILL.
-    #[arg(long, value_name = "DUR", default_value = "5s")]
-    pub grace: String,
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = duration)]
+    pub grace: Duration,
     /// Print the cancelled jobs as JSON.
     #[arg(long)]
     pub json: bool,
@@ -216,8 +217,8 @@ pub struct CancelArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Also remove finished jobs that ended longer ago than this.
-    #[arg(long, value_name = "DUR")]
-    pub older_than: Option<String>,
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub older_than: Option<Duration>,
     /// Keep at most this many finished jobs (default: `keep_finished` from the
     /// config, 1000).
     #[arg(long, value_name = "N")]
@@ -267,13 +268,14 @@ pub struct HookArgs {
     pub rewake: bool,
     /// With --rewake: give up (exit 0) after this long; keep it below the
     /// hook's timeout.
-    #[arg(long, value_name = "DUR", default_value = HookArgs::DEFAULT_LIMIT)]
-    pub limit: String,
+    #[arg(long, value_name = "DUR", default_value = "3600s", value_parser = duration)]
+    pub limit: Duration,
 }
 
 impl HookArgs {
-    /// The Stop waiter's default `--limit`.
-    pub const DEFAULT_LIMIT: &'static str = "3600s";
+    /// The Stop waiter's default `--limit` (the `default_value` above, which
+    /// clap needs as text); `install` derives the hook's timeout from it.
+    pub const DEFAULT_LIMIT: Duration = Duration::from_secs(3600);
 }
 
 impl Default for HookArgs {
@@ -281,9 +283,14 @@ impl Default for HookArgs {
     fn default() -> Self {
         Self {
             rewake: false,
-            limit: Self::DEFAULT_LIMIT.into(),
+            limit: Self::DEFAULT_LIMIT,
         }
     }
+}
+
+/// A `DUR` option (`90s`, `5m`, `1h`, `1.5`), parsed once, here.
+fn duration(text: &str) -> Result<Duration, String> {
+    bgjobs_store::time::parse_duration(text)
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,10 +2,9 @@
 //! and the store, resolved the same way for commands, hooks and workers.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use bgjobs_store::workspace::{self, WorkspaceHints};
-use bgjobs_store::{time, Config, StateRoot, Store};
+use bgjobs_store::{Config, StateRoot, Store};
 
 use crate::failure::Failure;
 
@@ -28,11 +27,6 @@ pub fn session(flag: Option<String>) -> Option<String> {
 
 fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// Parse a `DUR` option, naming the option in the error.
-pub fn duration(option: &str, text: &str) -> Result<Duration, Failure> {
-    time::parse_duration(text).map_err(|e| Failure::usage(format!("{option}: {e}")))
 }
 
 /// Give a child bgjobs process (worker, daemon, reaper) the same state root

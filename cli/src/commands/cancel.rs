@@ -25,7 +25,7 @@ pub struct Cancelled {
 
 /// Entry point of `cancel`.
 pub fn run(workspace: Option<PathBuf>, args: CancelArgs) -> Outcome {
-    let grace = context::duration("--grace", &args.grace)?;
+    let grace = args.grace;
     let store = context::open_store(workspace)?;
     let ids = if args.all {
         active_jobs(&store, None)?

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use bgjobs_store::workspace::{self, WorkspaceHints};
 use serde_json::{json, Map, Value};
 
-use crate::args::{InstallArgs, Scope};
+use crate::args::{HookArgs, InstallArgs, Scope};
 use crate::failure::{Failure, Outcome};
 use crate::output::say;
 
@@ -24,9 +24,10 @@ const EVENTS: &[(&str, Option<&str>)] = &[
 /// task-stop tool (a deliberate stop cancels the adopted job). Every other
 /// tool call goes by without starting bgjobs.
 const ADOPT: (&str, Option<&str>) = ("PreToolUse", Some("Bash|TaskStop|KillShell"));
-/// Timeout of the Stop waiter's hook, above its own default limit (3600 s),
-/// so the waiter always ends (and wakes) before Claude Code would kill it.
-const REWAKE_TIMEOUT: u64 = 3700;
+/// Timeout of the Stop waiter's hook, in seconds: its own default limit
+/// plus a margin, so the waiter always ends (and wakes) before Claude Code
+/// would kill it.
+const REWAKE_TIMEOUT: u64 = HookArgs::DEFAULT_LIMIT.as_secs() + 100;
 
 /// The hook group bgjobs adds for `event`, running `command`.
 fn our_group(event: &str, matcher: Option<&str>, command: &str) -> Value {

@@ -13,11 +13,7 @@ use crate::output::say;
 
 /// Entry point of `prune`.
 pub fn run(workspace: Option<PathBuf>, args: PruneArgs) -> Outcome {
-    let older_than = args
-        .older_than
-        .as_deref()
-        .map(|t| context::duration("--older-than", t))
-        .transpose()?;
+    let older_than = args.older_than;
     let store = context::open_store(workspace)?;
     let mut policy = Policy::configured(&store);
     if let Some(keep) = args.keep {

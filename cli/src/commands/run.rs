@@ -30,11 +30,9 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
             "no command given: use bgjobs run [-b] -- CMD [ARGS...]",
         ));
     }
-    let timeout_ms = match &args.timeout {
-        Some(text) => match context::duration("--timeout", text)?.as_millis() {
-            0 => return Err(Failure::usage("--timeout: must be more than zero")),
-            ms => Some(ms as u64),
-        },
+    let timeout_ms = match args.timeout.map(|t| t.as_millis()) {
+        Some(0) => return Err(Failure::usage("--timeout: must be more than zero")),
+        Some(ms) => Some(u64::try_from(ms).unwrap_or(u64::MAX)),
         None => None,
     };
     let cwd = std::env::current_dir()

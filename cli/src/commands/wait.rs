@@ -35,11 +35,7 @@ struct WaitJson<'a> {
 
 /// Entry point of `wait`.
 pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(|t| context::duration("--timeout", t))
-        .transpose()?;
+    let timeout = args.timeout;
     let store = context::open_store(workspace)?;
     let ids = if args.ids.is_empty() {
         active_jobs(&store, args.session.as_deref())?

@@ -16,7 +16,6 @@ use bgjobs_store::workspace::{self, WorkspaceHints};
 use bgjobs_store::{Config, ProcessIdentity, StateRoot, Store};
 
 use crate::args::HookArgs;
-use crate::context;
 use crate::exit;
 use crate::failure::{Failure, Outcome};
 use bgjobs::hook_event::{self as event, Event};
@@ -30,7 +29,7 @@ pub fn run(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
 }
 
 fn dispatch(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
-    let limit = context::duration("--limit", &args.limit)?;
+    let limit = args.limit;
     let event = event::read_stdin().map_err(Failure::error)?;
     let name = event.hook_event_name.as_str();
     if !matches!(
