@@ -11,6 +11,8 @@ mod exit;
 mod failure;
 mod follow;
 mod hooks;
+mod jobs;
+mod notify;
 mod output;
 mod platform;
 mod waker;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bgjobs_notifier::{Client, Message};
 use bgjobs_store::Store;
 
-use crate::commands::notifier;
+use crate::notify;
 
 /// Longest pause between two looks at the store without a notifier.
 const MAX_PAUSE: Duration = Duration::from_millis(50);
@@ -35,7 +35,7 @@ impl Waker {
     /// Subscribe before the caller's first look at the store, so that an end
     /// between the two is not missed.
     pub fn subscribe(store: &Store, interest: Interest) -> Self {
-        let subscribed = notifier::connect_or_start(store.root()).and_then(|mut client| {
+        let subscribed = notify::connect_or_start(store.root()).and_then(|mut client| {
             client.request(&Message::Subscribe {
                 workspace: store.workspace().to_path_buf(),
                 ids: interest.ids,

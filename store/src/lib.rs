@@ -10,6 +10,7 @@
 pub mod broker;
 pub mod command;
 pub mod config;
+pub mod ending;
 pub mod error;
 pub mod fsio;
 pub mod identity;

@@ -1,21 +1,17 @@
-//! `bgjobs notifier run|start|stop|status`, and starting the daemon on demand
-//! for clients that need it (workers, `wait`).
+//! `bgjobs notifier run|start|stop|status`.
 
-use std::fs::OpenOptions;
 use std::io;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bgjobs_notifier::daemon::{self, Exit, Options};
-use bgjobs_notifier::endpoint::notifier_dir;
 use bgjobs_notifier::{desktop, Client, Message};
-use bgjobs_store::{fsio, Config, StateRoot};
+use bgjobs_store::{Config, StateRoot};
 
 use crate::args::NotifierCommand;
 use crate::failure::{Failure, Outcome};
+use crate::notify::connect_or_start;
 use crate::output;
 use crate::output::say;
-use crate::platform;
 
 /// Entry point of `notifier`.
 pub fn run(command: NotifierCommand) -> Outcome {
@@ -58,54 +54,6 @@ fn run_foreground(root: StateRoot) -> Outcome {
             Ok(0)
         }
         Err(e) => Err(Failure::error(format!("notifier: {e}"))),
-    }
-}
-
-/// Start the daemon detached, its output appended to `notifier/daemon.log`.
-/// Several clients may race to do this; the daemon's lock keeps one.
-pub fn spawn_daemon(root: &StateRoot) -> io::Result<()> {
-    let dir = notifier_dir(root);
-    fsio::create_private_dir_all(&dir)?;
-    let log = fsio::open_private(
-        &dir.join("daemon.log"),
-        OpenOptions::new().append(true).create(true),
-    )?;
-    let mut cmd = Command::new(std::env::current_exe()?);
-    crate::context::pass_env(&mut cmd, root);
-    cmd.args(["notifier", "run"])
-        .current_dir(root.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    platform::spawn_detached(&mut cmd).map(drop)
-}
-
-/// Connect to the notifier, starting it if needed.
-pub fn connect_or_start(root: &StateRoot) -> io::Result<Client> {
-    Client::connect_or_start(root, &|| spawn_daemon(root))
-}
-
-/// Tell the notifier that job `id` ended, starting it first if `start`.
-/// Best effort: a notifier that starts later finds the job pending in the
-/// store. Interactive commands pass `start: false`: whoever waits has started
-/// a notifier already, and they must not stall on one that cannot start.
-pub fn report(store: &bgjobs_store::Store, id: u64, start: bool) {
-    let root = store.root();
-    let starter = || -> io::Result<()> {
-        if start {
-            spawn_daemon(root)
-        } else {
-            Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "no notifier running",
-            ))
-        }
-    };
-    match bgjobs_notifier::client::report_finished(root, store.workspace(), id, &starter) {
-        Err(e) if start || e.kind() != io::ErrorKind::NotConnected => {
-            eprintln!("bgjobs: could not tell the notifier that job {id} ended: {e}")
-        }
-        _ => {}
     }
 }
 

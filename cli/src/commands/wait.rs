@@ -13,6 +13,7 @@ use crate::args::WaitArgs;
 use crate::context;
 use crate::exit;
 use crate::failure::{Failure, Outcome};
+use crate::jobs::active_jobs;
 use crate::output;
 use crate::output::say;
 use crate::platform;
@@ -85,26 +86,6 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
         .map(|j| platform::exit_code(j.wait_code()))
         .find(|&code| code != 0)
         .unwrap_or(0))
-}
-
-/// The workspace's queued and running jobs (of `session` when given).
-pub fn active_jobs(store: &Store, session: Option<&str>) -> Result<Vec<u64>, Failure> {
-    let mut ids = Vec::new();
-    for id in store.active_ids()? {
-        match store.get(id) {
-            Ok(job)
-                if job.status.is_active()
-                    && (session.is_none() || job.session_id.as_deref() == session) =>
-            {
-                ids.push(id)
-            }
-            Ok(_) | Err(bgjobs_store::Error::UnknownJob(_)) => {}
-            // Moved aside and reported; it must not stop the others.
-            Err(e @ bgjobs_store::Error::Corrupt { .. }) => eprintln!("bgjobs: warning: {e}"),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(ids)
 }
 
 /// Wait until every job in `ids` (with `any`: one of them) is final, or

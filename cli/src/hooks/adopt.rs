@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use bgjobs_store::{Config, Job, Store};
 use serde_json::{json, Value};
 
-use crate::commands::cancel::cancel_one;
 use crate::context;
 use crate::failure::{Failure, Outcome};
+use crate::jobs::cancel_one;
 use crate::platform;
 use bgjobs::hook_event::Event;
 
@@ -264,7 +264,7 @@ pub fn pre_stop(store: &Store, event: &Event) -> Outcome {
 
 /// The session's active job with `key`.
 fn find_active(store: &Store, session: &str, key: &str) -> Result<Option<Job>, Failure> {
-    for id in crate::commands::wait::active_jobs(store, Some(session))? {
+    for id in crate::jobs::active_jobs(store, Some(session))? {
         let job = store.get(id)?;
         if job.key.as_deref() == Some(key) {
             return Ok(Some(job));

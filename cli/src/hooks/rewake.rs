@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use bgjobs_store::{ProcessIdentity, Store};
 
 use super::tell;
-use crate::commands::wait::active_jobs;
 use crate::exit;
 use crate::failure::Outcome;
+use crate::jobs::active_jobs;
 use crate::waker::{Interest, Waker};
 use bgjobs::hook_event::Event;
 

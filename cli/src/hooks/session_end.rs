@@ -9,10 +9,10 @@ use std::time::Duration;
 use bgjobs_store::time::Timestamp;
 use bgjobs_store::{tree, Store};
 
-use crate::commands::cancel::cancel_many;
-use crate::commands::wait::active_jobs;
 use crate::context;
 use crate::failure::{Failure, Outcome};
+use crate::jobs::active_jobs;
+use crate::jobs::cancel_many;
 use crate::platform;
 use bgjobs::hook_event::Event;
 

@@ -7,8 +7,8 @@ use std::io::Write;
 use bgjobs_store::{fsio, Store};
 
 use super::tell;
-use crate::commands::wait::active_jobs;
 use crate::failure::{Failure, Outcome};
+use crate::jobs::active_jobs;
 use bgjobs::hook_event::Event;
 
 /// Entry point for SessionStart.

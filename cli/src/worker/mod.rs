@@ -13,13 +13,14 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bgjobs_store::ending::{self, Ending, Exit};
 use bgjobs_store::log::{self, LogWriter};
-use bgjobs_store::time::{short_duration, Timestamp};
+use bgjobs_store::time::Timestamp;
 use bgjobs_store::{retention, tree, Job, ProcessIdentity, Status, Store};
 
-use crate::commands::notifier;
 use crate::context;
 use crate::failure::{Failure, Outcome};
+use crate::notify;
 use crate::platform;
 use pump::{Echo, Pumps};
 
@@ -47,13 +48,6 @@ enum Event {
     Interrupted,
 }
 
-/// How the command came to its end, as the worker saw it.
-struct Ending {
-    status: Option<ExitStatus>,
-    timed_out: Option<Duration>,
-    interrupted: bool,
-}
-
 /// Entry point of `bgjobs worker ID`: the detached worker.
 pub fn run_detached(workspace: Option<PathBuf>, id: u64) -> Outcome {
     let store = context::open_store(workspace)?;
@@ -67,7 +61,7 @@ pub fn run_detached(workspace: Option<PathBuf>, id: u64) -> Outcome {
 pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     let job = run_job(store, job, mode)?;
     if !job.status.is_active() {
-        notifier::report(store, job.id, mode == Mode::Detached);
+        notify::report(store, job.id, mode == Mode::Detached);
         // After the report: whoever waits is told first.
         let _ = retention::auto_prune(store);
     }
@@ -106,7 +100,7 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     let (mut child, tree) = match spawned {
         Ok(parts) => parts,
         Err(e) => {
-            let (code, reason) = start_error(job.command.program(), &e);
+            let (code, reason) = ending::start_error(job.command.program(), &e);
             return fail_to_start(store, id, reason, Some(code));
         }
     };
@@ -151,7 +145,7 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     // how the job ended, and an fsync here would delay every waiter.
     pumps.drain(DRAIN_LIMIT);
     let tail = log::tail(Path::new(&job.log_path), 20, 4096);
-    record_with_patience(store, id, |j| record_end(j, &ending, tail.clone()))
+    record_with_patience(store, id, |j| j.record_end(&ending, tail.clone()))
 }
 
 /// How long a worker keeps trying to record its job's end when the store
@@ -214,15 +208,6 @@ fn prepare(
     }
 }
 
-/// Exit code (as a shell would give) and reason for a command that could not start.
-fn start_error(program: &str, e: &std::io::Error) -> (i32, String) {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => (127, format!("command not found: {program}")),
-        std::io::ErrorKind::PermissionDenied => (126, format!("permission denied: {program}")),
-        _ => (126, format!("cannot execute {program}: {e}")),
-    }
-}
-
 fn fail_to_start(
     store: &Store,
     id: u64,
@@ -250,22 +235,13 @@ fn wait_for_end(
             .ok(),
         None => event.recv().ok(),
     };
-    let mut ending = Ending {
-        status: None,
-        timed_out: None,
-        interrupted: false,
-    };
+    let mut ending = Ending::default();
     match first {
         Some(Event::Exited(status)) => {
-            ending.status = status.ok();
+            ending.exit = status.ok().map(exit_of);
             // Only an attached run has an interrupt handler, and so a sender
             // left: a detached worker's channel is closed by now.
-            if ending
-                .status
-                .as_ref()
-                .and_then(platform::signal_of)
-                .is_some()
-            {
+            if ending.exit.is_some_and(|e| e.signal.is_some()) {
                 ending.interrupted =
                     matches!(event.recv_timeout(SIGNAL_RACE), Ok(Event::Interrupted));
             }
@@ -277,44 +253,18 @@ fn wait_for_end(
     tree.terminate(STOP_GRACE);
     while let Ok(e) = event.recv() {
         if let Event::Exited(status) = e {
-            ending.status = status.ok();
+            ending.exit = status.ok().map(exit_of);
             break;
         }
     }
     ending
 }
 
-/// Record how the command ended. A job already final (cancelled meanwhile)
-/// keeps its status; `cancel` asked first, so the signal's exit is a cancel.
-fn record_end(job: &mut Job, ending: &Ending, tail: String) {
-    job.output_tail = tail;
-    if let Some(status) = &ending.status {
-        if job.exit_code.is_none() && job.signal.is_none() {
-            job.exit_code = status.code();
-            job.signal = platform::signal_of(status);
-        }
+/// An exit status as the job model records it.
+fn exit_of(status: ExitStatus) -> Exit {
+    Exit {
+        code: status.code(),
+        signal: platform::signal_of(&status),
+        success: status.success(),
     }
-    let (status, reason) = if let Some(reason) = job.cancel_requested.clone() {
-        (Status::Cancelled, Some(reason))
-    } else if ending.interrupted {
-        (
-            Status::Cancelled,
-            Some("interrupted: bgjobs run received an interrupt signal".into()),
-        )
-    } else if let Some(limit) = ending.timed_out {
-        (
-            Status::TimedOut,
-            Some(format!("timed out after {}", short_duration(limit))),
-        )
-    } else if ending.status.is_some_and(|s| s.success()) {
-        (Status::Succeeded, None)
-    } else if ending.status.is_none() {
-        (
-            Status::Failed,
-            Some("the command's exit status could not be read".into()),
-        )
-    } else {
-        (Status::Failed, None)
-    };
-    job.finish(status, reason);
 }
