@@ -10,6 +10,10 @@
 //! it is always a superset of the active jobs (an id is added before its
 //! record is written and removed after its record turns final), so a listing
 //! reads the active records plus the newest finished ones, not every file.
+//!
+//! Here: opening, the lock, creating and changing records. Beside it: the
+//! index and its upkeep (`store/index.rs`), listings (`store/listing.rs`),
+//! and the rule that a job whose worker is gone is lost (`store/liveness.rs`).
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -25,8 +29,14 @@ use crate::job::{default_title, Job, NewJob, Status, MAX_TITLE, SCHEMA_VERSION};
 use crate::record::{self, Read};
 use crate::root::StateRoot;
 use crate::time::Timestamp;
-use crate::tree;
 use crate::workspace;
+
+mod index;
+mod listing;
+mod liveness;
+
+use index::Change;
+pub use listing::{ListFilter, Listing, Warning, RECENT_FINISHED};
 
 /// `workspace.json`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,65 +48,6 @@ pub(crate) struct WorkspaceMeta {
     #[serde(default)]
     pub pruned_through: u64,
 }
-
-/// Whether [`Locked::reindex`] adds entries or removes them.
-#[derive(Debug, Clone, Copy)]
-enum Change {
-    Add,
-    Remove,
-}
-
-/// `index.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Index {
-    pub v: u32,
-    pub next_id: u64,
-    pub active: Vec<u64>,
-    /// Final jobs whose end the notifier has not handled yet.
-    #[serde(default)]
-    pub undelivered: Vec<u64>,
-    /// Final jobs whose owning session has not been told of their end, with
-    /// that session, so a hook finds its own without reading other records.
-    #[serde(default)]
-    pub untold: Vec<Untold>,
-}
-
-/// An entry of the index's `untold` list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Untold {
-    pub id: u64,
-    pub session: String,
-}
-
-/// Something a listing could not read, reported beside the jobs.
-#[derive(Debug, Clone, Serialize)]
-pub struct Warning {
-    /// The file concerned.
-    pub path: String,
-    /// What is wrong with it, in words.
-    pub message: String,
-}
-
-/// What [`Store::list`] returns.
-#[derive(Debug, Default)]
-pub struct Listing {
-    /// Jobs, newest first.
-    pub jobs: Vec<Job>,
-    /// Records that could not be read.
-    pub warnings: Vec<Warning>,
-}
-
-/// Which jobs [`Store::list`] returns.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    /// Every finished job, not only the newest ones.
-    pub all: bool,
-    /// Only this session's jobs.
-    pub session: Option<String>,
-}
-
-/// How many finished jobs a default listing shows.
-pub const RECENT_FINISHED: usize = 20;
 
 /// The result of [`Store::create`].
 #[derive(Debug)]
@@ -307,22 +258,6 @@ impl Store {
         Ok(stores)
     }
 
-    /// Final jobs of `session` that it has not been told of (a superset).
-    pub fn untold_ids(&self, session: &str) -> Result<Vec<u64>> {
-        Ok(self
-            .index()?
-            .untold
-            .into_iter()
-            .filter(|u| u.session == session)
-            .map(|u| u.id)
-            .collect())
-    }
-
-    /// Final jobs whose end the notifier has not handled (a superset).
-    pub fn undelivered_ids(&self) -> Result<Vec<u64>> {
-        Ok(self.index()?.undelivered)
-    }
-
     /// Change job `id` under the lock. `f` edits the record; it is written only
     /// if it changed. A job that turns final leaves the active index.
     pub fn update(&self, id: u64, f: impl FnOnce(&mut Job)) -> Result<Job> {
@@ -382,130 +317,6 @@ impl Store {
         }
     }
 
-    /// `job` as it really is: if it is active and the process responsible for
-    /// it is gone, it is marked `lost` (under the lock) and returned so.
-    pub fn reconcile(&self, job: Job) -> Result<Job> {
-        if !owner_gone(&job) {
-            return Ok(job);
-        }
-        let recorded = self.with_lock(|tx| {
-            let job = tx.job(job.id)?;
-            tx.reconciled(job)
-        });
-        match recorded {
-            // The store cannot be written (a full disk): say the truth
-            // anyway; the next read that can write records it.
-            Err(e @ (Error::Io { .. } | Error::BadStateRoot { .. })) => {
-                let mut lost = job;
-                let reason = format!("{}; not recorded yet: {e}", lost_reason(&lost));
-                lost.finish(Status::Lost, Some(reason));
-                Ok(lost)
-            }
-            other => other,
-        }
-    }
-
-    /// The ids of jobs that may be active (a superset; read them to know).
-    pub fn active_ids(&self) -> Result<Vec<u64>> {
-        Ok(self.index()?.active)
-    }
-
-    /// List jobs, newest first: every active one plus the newest finished ones
-    /// (all of them with `filter.all`), optionally of one session only.
-    pub fn list(&self, filter: &ListFilter) -> Result<Listing> {
-        // The index first: if it has to be moved aside, the scan reports it.
-        let active = self.index()?.active;
-        let (ids, mut warnings) = self.scan()?;
-        let wanted = |job: &Job| filter.session.is_none() || job.session_id == filter.session;
-        let mut jobs = std::collections::BTreeMap::new();
-        for id in active {
-            if let Some(job) = self.read_listed(id, &mut warnings)? {
-                if job.status.is_active() && wanted(&job) {
-                    jobs.insert(id, job);
-                }
-            }
-        }
-        let mut finished = 0usize;
-        for &id in ids.iter().rev() {
-            if !filter.all && finished >= RECENT_FINISHED {
-                break;
-            }
-            if jobs.contains_key(&id) {
-                continue;
-            }
-            if let Some(job) = self.read_listed(id, &mut warnings)? {
-                if wanted(&job) {
-                    finished += usize::from(!job.status.is_active());
-                    jobs.insert(id, job);
-                }
-            }
-        }
-        Ok(Listing {
-            jobs: jobs.into_values().rev().collect(),
-            warnings,
-        })
-    }
-
-    /// Read a job for a listing: a corrupt record becomes a warning, a record
-    /// removed meanwhile (pruned) is skipped.
-    fn read_listed(&self, id: u64, warnings: &mut Vec<Warning>) -> Result<Option<Job>> {
-        match self.get(id) {
-            Ok(job) => Ok(Some(job)),
-            Err(Error::UnknownJob(_)) => Ok(None),
-            Err(e @ Error::Corrupt { .. }) => {
-                let path = self.job_path(id).to_string_lossy().into_owned();
-                // The `.corrupt-` file may already be listed by the scan.
-                warnings.retain(|w| !w.path.starts_with(&path));
-                warnings.push(Warning {
-                    path,
-                    message: e.to_string(),
-                });
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Ids of all job records (ascending), and warnings for records moved
-    /// aside as corrupt.
-    pub fn scan(&self) -> Result<(Vec<u64>, Vec<Warning>)> {
-        let mut ids = Vec::new();
-        let mut warnings = Vec::new();
-        for dir in [&self.jobs, &self.dir] {
-            for entry in std::fs::read_dir(dir).at("cannot read", dir)? {
-                let entry = entry.at("cannot read", dir)?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if record::is_quarantined(&name) {
-                    warnings.push(Warning {
-                        path: entry.path().to_string_lossy().into_owned(),
-                        message: format!(
-                            "a corrupt record was moved aside to {}; inspect or delete it",
-                            entry.path().display()
-                        ),
-                    });
-                } else if let Some(id) = name
-                    .strip_suffix(".json")
-                    .and_then(|n| n.parse::<u64>().ok())
-                {
-                    if dir == &self.jobs {
-                        ids.push(id);
-                    }
-                }
-            }
-        }
-        ids.sort_unstable();
-        Ok((ids, warnings))
-    }
-
-    /// `index.json`, rebuilt under the lock if it is missing or corrupt.
-    fn index(&self) -> Result<Index> {
-        match record::read::<Index>(&self.dir.join("index.json"))? {
-            Read::Found(index) => Ok(index),
-            _ => self.with_lock(|tx| tx.index()),
-        }
-    }
-
     pub(crate) fn job_path(&self, id: u64) -> PathBuf {
         self.jobs.join(format!("{id}.json"))
     }
@@ -513,17 +324,6 @@ impl Store {
     pub(crate) fn logs_dir(&self) -> &Path {
         &self.logs
     }
-}
-
-/// Why a job whose worker is gone is lost, in words.
-fn lost_reason(job: &Job) -> String {
-    let worker = job.worker.map(|w| w.pid).unwrap_or_default();
-    format!("worker process {worker} is gone without recording an end")
-}
-
-/// Whether `job` is active but the process responsible for it has exited.
-fn owner_gone(job: &Job) -> bool {
-    job.status.is_active() && job.worker.is_some_and(|w| !w.is_alive())
 }
 
 /// The store with its lock held: the only way to write.
@@ -581,131 +381,6 @@ impl Locked<'_> {
             self.reindex(&updated, Change::Remove)?;
         }
         Ok(updated)
-    }
-
-    /// Which index lists `job` belongs in: active, undelivered, untold.
-    fn index_membership(&self, job: &Job) -> (bool, bool, bool) {
-        (job.status.is_active(), job.undelivered(), job.untold())
-    }
-
-    /// `job`, marked `lost` if it is active and its worker is gone. When its
-    /// command is still running, unsupervised, its tree is asked to stop.
-    pub fn reconciled(&self, job: Job) -> Result<Job> {
-        if !owner_gone(&job) {
-            return Ok(job);
-        }
-        let orphan = job.process.filter(|p| p.is_alive());
-        let tree = self.store.tree_name(job.id);
-        let reason = match orphan {
-            Some(p) => {
-                tree::request_stop(&p, &tree);
-                format!(
-                    "{}; its command (pid {}) was told to stop",
-                    lost_reason(&job),
-                    p.pid
-                )
-            }
-            None => lost_reason(&job),
-        };
-        self.apply(job, |j| {
-            j.finish(Status::Lost, Some(reason));
-        })
-    }
-
-    /// Bring the index in line with `job`: active jobs in `active`, final ones
-    /// not yet handled by the notifier in `undelivered`, final ones not yet
-    /// told to their session in `untold` — only adding entries, or only
-    /// removing them.
-    fn reindex(&self, job: &Job, change: Change) -> Result<()> {
-        let mut index = self.index()?;
-        let before = index.clone();
-        let (active, undelivered, untold) = self.index_membership(job);
-        let set = |list: &mut Vec<u64>, member: bool| match (member, change) {
-            (true, Change::Add) if !list.contains(&job.id) => list.push(job.id),
-            (false, Change::Remove) => list.retain(|&a| a != job.id),
-            _ => {}
-        };
-        set(&mut index.active, active);
-        set(&mut index.undelivered, undelivered);
-        match (untold, &job.session_id, change) {
-            (true, Some(session), Change::Add) if !index.untold.iter().any(|u| u.id == job.id) => {
-                index.untold.push(Untold {
-                    id: job.id,
-                    session: session.clone(),
-                });
-            }
-            (false, _, Change::Remove) => index.untold.retain(|u| u.id != job.id),
-            _ => {}
-        }
-        if index != before {
-            // Added entries must survive a crash (the index is a superset of
-            // what records say); a removed one that comes back after a crash
-            // is only a stale hint, which readers check against the record.
-            let durability = match change {
-                Change::Add => fsio::Durability::Durable,
-                Change::Remove => fsio::Durability::Volatile,
-            };
-            record::write_with(&self.store.dir, "index.json", &index, durability)?;
-        }
-        Ok(())
-    }
-
-    /// `index.json`; if missing or corrupt, rebuilt from the records (the
-    /// corrupt one is moved aside first).
-    pub(crate) fn index(&self) -> Result<Index> {
-        let path = self.store.dir.join("index.json");
-        match record::read::<Index>(&path)? {
-            Read::Found(index) => return Ok(index),
-            Read::Corrupt(detail) => {
-                // Reported by `status` through the `.corrupt-` file it leaves.
-                let _ = record::quarantine(&path, detail);
-            }
-            Read::Missing => {}
-        }
-        let (ids, _) = self.store.scan()?;
-        let mut high = self.meta()?.map(|m| m.pruned_through).unwrap_or(0);
-        let mut active = Vec::new();
-        let mut undelivered = Vec::new();
-        let mut untold = Vec::new();
-        for entry in std::fs::read_dir(&self.store.jobs)
-            .at("cannot read", &self.store.jobs)?
-            .flatten()
-        {
-            let name = entry.file_name();
-            let digits: String = name
-                .to_string_lossy()
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            high = high.max(digits.parse().unwrap_or(0));
-        }
-        for id in ids {
-            if let Ok(Some(job)) = self.job_opt(id) {
-                if job.status.is_active() {
-                    active.push(id);
-                } else {
-                    if job.undelivered() {
-                        undelivered.push(id);
-                    }
-                    if let (true, Some(session)) = (job.untold(), job.session_id) {
-                        untold.push(Untold { id, session });
-                    }
-                }
-            }
-        }
-        let index = Index {
-            v: SCHEMA_VERSION,
-            next_id: high + 1,
-            active,
-            undelivered,
-            untold,
-        };
-        self.write_index(&index)?;
-        Ok(index)
-    }
-
-    pub(crate) fn write_index(&self, index: &Index) -> Result<()> {
-        record::write(&self.store.dir, "index.json", index)
     }
 
     pub(crate) fn meta(&self) -> Result<Option<WorkspaceMeta>> {
