@@ -48,9 +48,11 @@ fn wait_is_woken_by_the_notifier() {
         "{}",
         stdout(&out)
     );
+    // The waiter is woken before the delivery is recorded (and its fsyncs
+    // paid), off the daemon's event loop: the record follows.
+    env.wait_delivered(id);
     let status = notifier_status(&env).unwrap();
     assert!(status["deliveries"].as_u64().unwrap() >= 1, "{status}");
-    assert!(env.job(id)["deliveries"]["notified_at"].is_string());
 }
 
 #[test]
@@ -472,4 +474,74 @@ fn notifier_stop_stops_it() {
     let out = env.run_ok(&["notifier", "stop"]);
     assert!(out.contains("stopped"), "{out}");
     assert!(notifier_status(&env).is_none());
+}
+
+/// The notifier's blocking work runs off its event loop: while a broker
+/// teardown in one workspace is still running its shutdown command (it has
+/// 500 ms), a `wait` in another workspace is woken by the push — it used to
+/// wait for the teardown to finish.
+#[cfg(unix)]
+#[test]
+fn a_wait_is_woken_while_another_workspaces_broker_teardown_runs() {
+    let env = TestEnv::with_config("desktop = false\n");
+    start_notifier(&env);
+    let other = env.root.join("other");
+    std::fs::create_dir_all(other.join(".git")).unwrap();
+    let (gate_a, gate_b) = (env.root.join("gate-a"), env.root.join("gate-b"));
+    let marker = env.root.join("shutdown-pid");
+
+    // This workspace: a broker whose shutdown command records its pid and
+    // hangs, held by job A only.
+    let a = env.start_helper(&[], &["wait-file", gate_a.to_str().unwrap()]);
+    env.wait_for_status(a, &["running"]);
+    let broker = env.spawn_helper(&["sleep", "60"]);
+    let shutdown = format!("echo $$ > {}; exec sleep 30", marker.display());
+    env.run_ok(&[
+        "broker",
+        "register",
+        "--pid",
+        &broker.to_string(),
+        "--shutdown-cmd",
+        "sh",
+        "-c",
+        &shutdown,
+    ]);
+
+    // The other workspace: job B, and a `wait` for it, subscribed.
+    let mut run = env.bgjobs_in(
+        &other,
+        &[
+            "run",
+            "-b",
+            "--",
+            &env.helper(),
+            "wait-file",
+            gate_b.to_str().unwrap(),
+        ],
+    );
+    let b = parse_id(&ok({
+        run.stdin(Stdio::null());
+        run
+    }));
+    let waiter = env.spawn_tracked({
+        let mut cmd = env.bgjobs_in(&other, &["wait", &b.to_string()]);
+        cmd.stdout(Stdio::piped());
+        cmd
+    });
+    wait_for_connections(&env, 2);
+
+    // A ends: the notifier tears the broker down; its shutdown command runs.
+    std::fs::write(&gate_a, "").unwrap();
+    let pid: u32 = wait_until("the broker's shutdown command", DEADLINE, || {
+        std::fs::read_to_string(&marker).ok()?.trim().parse().ok()
+    });
+    // B ends meanwhile: its `wait` returns while the teardown still runs.
+    std::fs::write(&gate_b, "").unwrap();
+    let out = env.take_child(waiter).wait_with_output().unwrap();
+    let still_running = proc::pid_alive(pid);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(still_running, "the wait returned only after the teardown");
+    wait_until("the teardown to end", DEADLINE, || {
+        (!proc::pid_alive(pid)).then_some(())
+    });
 }

@@ -13,8 +13,26 @@ use crate::desktop;
 use crate::protocol::Message;
 
 /// Handle a worker's `job_finished`: re-read the record and deliver only if
-/// the store shows a final status.
+/// the store shows a final status. The store work (reads, the delivery's
+/// fsyncs, a broker teardown of up to seconds) runs on the blocking pool, so
+/// the event loop goes on serving every other connection and wake-up.
 pub async fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Message {
+    let (shared, workspace) = (shared.clone(), workspace.to_path_buf());
+    let handled = tokio::task::spawn_blocking(move || {
+        let reply = finished(&shared, &workspace, id);
+        if let Some(store) = store_for(&shared, &workspace) {
+            // After the reply: the worker need not wait for a teardown.
+            tokio::task::spawn_blocking(move || teardown_broker(&store));
+        }
+        reply
+    });
+    handled.await.unwrap_or_else(|e| Message::Error {
+        message: format!("handling the end of job {id} failed: {e}"),
+    })
+}
+
+/// [`job_finished`]'s work, off the event loop.
+fn finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Message {
     let Some(store) = store_for(shared, workspace) else {
         return Message::Error {
             message: format!("no bgjobs workspace at {}", workspace.display()),
@@ -25,14 +43,8 @@ pub async fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Me
             message: format!("job {id} has not finished; nothing done"),
         },
         Ok(job) => {
-            if job.undelivered() {
-                // Waiters first: let their connections send the event before
-                // this (single) thread spends fsyncs recording the delivery.
-                wake(shared, store.workspace(), &job);
-                tokio::task::yield_now().await;
-                record(shared, &store, job);
-            }
-            teardown_broker(&store);
+            // Waiters first, then the fsyncs that record the delivery.
+            deliver(shared, &store, job);
             Message::Ok
         }
         Err(e) => Message::Error {
@@ -42,7 +54,8 @@ pub async fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Me
 }
 
 /// Look at every workspace: deliver what is pending (including jobs found
-/// lost just now). Returns whether to look again soon: a job is still
+/// lost just now). Blocking (store reads, fsyncs, broker teardowns): the
+/// daemon runs it on the blocking pool. Returns whether to look again soon: a job is still
 /// running, or a delivery could not be recorded (on Windows a reader holding
 /// the record open can outlast the write's retries) and must be retried
 /// rather than left until the daemon's idle exit.

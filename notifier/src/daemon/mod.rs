@@ -147,13 +147,23 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
         inner: Mutex::new(Inner::default()),
     });
     shared.touch();
+    // Sweeps run on the blocking pool and report back here, one at a time:
+    // a teardown that takes seconds never stalls the connections.
+    let (swept_tx, mut swept) = tokio::sync::mpsc::channel::<bool>(1);
+    let sweep = |shared: &Arc<Shared>| {
+        let (shared, tx) = (shared.clone(), swept_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.blocking_send(delivery::sweep(&shared));
+        });
+    };
     // Deliver what a previous daemon left pending (or nobody reported).
-    let again = delivery::sweep(&shared);
+    sweep(&shared);
+    let mut sweeping = true;
     // With jobs running (or a delivery to retry), look again soon: a worker
     // killed outright never reports, and its job is found lost (and
     // delivered) only by looking. With none, sleep on the socket until the
     // idle period ends.
-    let mut sweep_at = again.then(|| Instant::now() + LIVENESS_SWEEP);
+    let mut sweep_at: Option<Instant> = None;
     loop {
         let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
         let wake = sweep_at.unwrap_or(last + idle);
@@ -174,14 +184,18 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
             () = shared.work.notified() => {
                 sweep_at.get_or_insert_with(|| Instant::now() + LIVENESS_SWEEP);
             }
-            () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
-                let again = delivery::sweep(&shared);
+            Some(again) = swept.recv() => {
+                sweeping = false;
                 sweep_at = again.then(|| Instant::now() + LIVENESS_SWEEP);
                 let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
                 let connections = shared.lock().connections;
                 if !again && connections == 0 && last.elapsed() >= idle {
                     break;
                 }
+            }
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)), if !sweeping => {
+                sweeping = true;
+                sweep(&shared);
             }
         }
     }
