@@ -62,6 +62,11 @@ pub enum Command {
     Install(InstallArgs),
     /// Remove exactly the hooks `install` added.
     Uninstall(InstallArgs),
+    /// Check what bgjobs relies on: the config, the hooks in each Claude Code
+    /// settings scope (installed, current, running this binary), the state
+    /// root's permissions, the notifier, desktop notifications. One line per
+    /// check; exit 1 when one fails.
+    Doctor(DoctorArgs),
     /// Internal: finish a session's end in the background (cancel its
     /// foreground jobs with a grace period, then the broker clean-up).
     #[command(hide = true)]
@@ -325,6 +330,13 @@ pub enum BrokerCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print `{"ok", "checks": [{"name", "ok", "detail"}]}` as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
         Command::Broker(command) => commands::broker::run(cli.workspace, command),
         Command::Install(args) => commands::install::install(cli.workspace, args),
         Command::Uninstall(args) => commands::install::uninstall(cli.workspace, args),
+        Command::Doctor(args) => commands::doctor::run(cli.workspace, args),
         Command::ReapSession { session, ids } => {
             hooks::session_end::reap(cli.workspace, &session, &ids)
         }

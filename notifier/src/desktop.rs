@@ -62,3 +62,25 @@ pub fn show(summary: &str, body: &str) -> Result<(), String> {
 pub fn show(_summary: &str, _body: &str) -> Result<(), String> {
     Err("this build of bgjobs has no desktop notifications".into())
 }
+
+/// What would show a notification here: on Linux and the BSDs the server on
+/// the session bus (asked over D-Bus), elsewhere the platform's own
+/// notification center. An error says why none would be shown.
+#[cfg(all(feature = "desktop", unix, not(target_os = "macos")))]
+pub fn backend() -> Result<String, String> {
+    notify_rust::get_server_information()
+        .map(|s| format!("{} {} on the session bus", s.name, s.version))
+        .map_err(|e| format!("no notification server on the session bus: {e}"))
+}
+
+/// What would show a notification here: the platform's notification center.
+#[cfg(all(feature = "desktop", any(windows, target_os = "macos")))]
+pub fn backend() -> Result<String, String> {
+    Ok("the platform's notification center".into())
+}
+
+/// This build shows no notifications.
+#[cfg(not(feature = "desktop"))]
+pub fn backend() -> Result<String, String> {
+    Err("this build of bgjobs has no desktop notifications".into())
+}

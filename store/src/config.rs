@@ -79,7 +79,19 @@ impl Config {
             path: path.into(),
             detail,
         };
-        let config: Config = toml::from_str(&text).map_err(|e| bad(e.message().to_string()))?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            // The line names the setting when the message alone does not.
+            let line = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map(|before| before.lines().count().max(1));
+            match line.and_then(|n| Some((n, text.lines().nth(n - 1)?))) {
+                Some((n, content)) => {
+                    bad(format!("line {n} `{}`: {}", content.trim(), e.message()))
+                }
+                None => bad(e.message().to_string()),
+            }
+        })?;
         for (key, value) in [
             ("coalesce_window", Some(&config.coalesce_window)),
             ("idle_timeout", Some(&config.idle_timeout)),

@@ -18,7 +18,7 @@ mod platform;
 #[path = "fsio/windows.rs"]
 mod platform;
 
-pub use platform::{create_private_dir_all, open_private, sync_dir};
+pub use platform::{create_private_dir_all, open_private, owner_only, sync_dir};
 
 /// Name of the temp file used by [`write_atomic`] in each directory.
 pub const TEMP_NAME: &str = ".tmp-write";

@@ -12,7 +12,7 @@ use crate::failure::{Failure, Outcome};
 use crate::output::say;
 
 /// Events registered with `bgjobs hook`, each with its matcher.
-const EVENTS: &[(&str, Option<&str>)] = &[
+pub(crate) const EVENTS: &[(&str, Option<&str>)] = &[
     ("SessionStart", None),
     ("SessionEnd", None),
     ("UserPromptSubmit", None),
@@ -23,14 +23,14 @@ const EVENTS: &[(&str, Option<&str>)] = &[
 /// The adoption hook: before Bash calls (adopting background ones) and the
 /// task-stop tool (a deliberate stop cancels the adopted job). Every other
 /// tool call goes by without starting bgjobs.
-const ADOPT: (&str, Option<&str>) = ("PreToolUse", Some("Bash|TaskStop|KillShell"));
+pub(crate) const ADOPT: (&str, Option<&str>) = ("PreToolUse", Some("Bash|TaskStop|KillShell"));
 /// Timeout of the Stop waiter's hook, in seconds: its own default limit
 /// plus a margin, so the waiter always ends (and wakes) before Claude Code
 /// would kill it.
 const REWAKE_TIMEOUT: u64 = HookArgs::DEFAULT_LIMIT.as_secs() + 100;
 
 /// The hook group bgjobs adds for `event`, running `command`.
-fn our_group(event: &str, matcher: Option<&str>, command: &str) -> Value {
+pub(crate) fn our_group(event: &str, matcher: Option<&str>, command: &str) -> Value {
     let hook = if event == "Stop" {
         json!({"type": "command", "command": command, "args": ["hook", "--rewake"], "asyncRewake": true, "timeout": REWAKE_TIMEOUT})
     } else {
@@ -43,7 +43,7 @@ fn our_group(event: &str, matcher: Option<&str>, command: &str) -> Value {
 }
 
 /// Whether a hook entry is one of ours: `bgjobs hook`, by bare name or path.
-fn is_ours(hook: &Value) -> bool {
+pub(crate) fn is_ours(hook: &Value) -> bool {
     let Some(command) = hook.get("command").and_then(Value::as_str) else {
         return false;
     };
@@ -59,7 +59,7 @@ fn is_ours(hook: &Value) -> bool {
 /// The command the hooks run: the bare name `bgjobs` when it resolves, on
 /// `PATH`, to this very binary; else this binary's absolute path (a hook
 /// that cannot find bgjobs fails on every event, in the user's terminal).
-fn hook_command() -> Result<(String, Option<String>), Failure> {
+pub(crate) fn hook_command() -> Result<(String, Option<String>), Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::error(format!("cannot find the bgjobs executable: {e}")))?;
     // Compared canonical; written as the OS named it (no `\\?\` prefix).
@@ -198,7 +198,7 @@ pub fn uninstall(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     Ok(0)
 }
 
-fn settings_path(workspace: Option<PathBuf>, scope: Scope) -> Result<PathBuf, Failure> {
+pub(crate) fn settings_path(workspace: Option<PathBuf>, scope: Scope) -> Result<PathBuf, Failure> {
     if scope == Scope::User {
         let home = std::env::var_os("HOME")
             .or_else(|| std::env::var_os("USERPROFILE"))
@@ -215,7 +215,7 @@ fn settings_path(workspace: Option<PathBuf>, scope: Scope) -> Result<PathBuf, Fa
     Ok(project.join(".claude").join(file))
 }
 
-fn read_settings(path: &Path) -> Result<Option<Value>, Failure> {
+pub(crate) fn read_settings(path: &Path) -> Result<Option<Value>, Failure> {
     match std::fs::read(path) {
         Ok(bytes) => {
             let value: Value = serde_json::from_slice(&bytes).map_err(|e| {

@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod cancel;
+pub mod doctor;
 pub mod install;
 pub mod logs;
 pub mod notifier;

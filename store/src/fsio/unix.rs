@@ -26,3 +26,12 @@ pub fn replace(src: &Path, dest: &Path) -> io::Result<()> {
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
+
+/// Whether only the owner may read or write `path` (no group or other
+/// permission bits); `None` where the platform has no such modes.
+pub fn owner_only(path: &Path) -> io::Result<Option<bool>> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(Some(
+        std::fs::metadata(path)?.permissions().mode() & 0o077 == 0,
+    ))
+}

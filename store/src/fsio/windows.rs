@@ -38,3 +38,9 @@ pub fn replace(src: &Path, dest: &Path) -> io::Result<()> {
 pub fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
+
+/// Whether only the owner may read or write `path`: on Windows that is the
+/// ACL inherited from the user's profile, not a mode, so `None`.
+pub fn owner_only(path: &Path) -> io::Result<Option<bool>> {
+    std::fs::metadata(path).map(|_| None)
+}
