@@ -62,6 +62,15 @@ pub enum Command {
     Install(InstallArgs),
     /// Remove exactly the hooks `install` added.
     Uninstall(InstallArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell), e.g.
+    /// `bgjobs completions bash > ~/.local/share/bash-completion/completions/bgjobs`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `bgjobs man > bgjobs.1`.
+    Man,
     /// Check what bgjobs relies on: the config, the hooks in each Claude Code
     /// settings scope (installed, current, running this binary), the state
     /// root's permissions, the notifier, desktop notifications. One line per

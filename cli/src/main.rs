@@ -59,6 +59,8 @@ fn main() -> ExitCode {
         Command::Install(args) => commands::install::install(cli.workspace, args),
         Command::Uninstall(args) => commands::install::uninstall(cli.workspace, args),
         Command::Doctor(args) => commands::doctor::run(cli.workspace, args),
+        Command::Completions { shell } => commands::docs::completions(shell),
+        Command::Man => commands::docs::man(),
         Command::ReapSession { session, ids } => {
             hooks::session_end::reap(cli.workspace, &session, &ids)
         }

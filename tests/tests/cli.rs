@@ -571,3 +571,38 @@ fn a_closed_stdout_is_a_reader_that_is_done_not_a_panic() {
     let id = ids_of(&env.status_json())[0];
     env.wait_for_status(id, &["succeeded"]);
 }
+
+/// Shell completions and the manual page come from the parser's own
+/// definitions: every shell gets a script naming the commands, bash loads
+/// its script, and the manual page is roff naming them too.
+#[test]
+fn completions_and_the_manual_page_name_the_commands() {
+    let env = TestEnv::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = env.run_ok(&["completions", shell]);
+        for word in ["wait", "cancel", "doctor", "--background"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    let bad = env.run(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let page = env.run_ok(&["man"]);
+    assert!(
+        page.contains(".TH bgjobs"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    assert!(page.contains("doctor") && page.contains("wait"));
+    #[cfg(unix)]
+    {
+        let script = env.root.join("bgjobs.bash");
+        std::fs::write(&script, env.run_ok(&["completions", "bash"])).unwrap();
+        let mut bash = std::process::Command::new("bash");
+        bash.arg("-c").arg(format!(
+            "source '{}' && complete -p bgjobs",
+            script.display()
+        ));
+        let said = ok(bash);
+        assert!(said.contains("bgjobs"), "{said}");
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod cancel;
+pub mod docs;
 pub mod doctor;
 pub mod install;
 pub mod logs;
