@@ -27,6 +27,15 @@ pub fn all_gone(pids: &[u32]) -> bool {
     pids.iter().all(|&pid| !pid_alive(pid))
 }
 
+/// Say that `test` is skipped and why, straight to the process's stderr (the
+/// harness captures the print macros): `.ci/run` fails on Linux when any
+/// test says so, so a missing precondition (root, tmpfs, an open-file limit)
+/// can never pass unnoticed there. The caller returns at once.
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
+}
+
 /// When the tests run under Wine, print that `test` is skipped and why, and
 /// return true: the caller returns at once. `reason` names the Wine
 /// limitation. Never skips on Linux, macOS or real Windows.

@@ -215,7 +215,7 @@ fn tmpfs_or_skip(env: &TestEnv, size: &str, test: &str) -> Option<Tmpfs> {
     match Tmpfs::mount(env, size) {
         Ok(fs) => Some(fs),
         Err(why) => {
-            println!("{test}: skipped: {why}");
+            bgjobs_tests::proc::skipped(test, &why);
             None
         }
     }

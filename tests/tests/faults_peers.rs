@@ -75,7 +75,10 @@ mod thousand {
         const PEERS: usize = 1000;
         let nofile = raise_nofile();
         if nofile < (PEERS + 100) as libc::rlim_t {
-            println!("a thousand silent peers: skipped: open-file limit {nofile} is too low");
+            bgjobs_tests::proc::skipped(
+                "a thousand silent peers",
+                &format!("open-file limit {nofile} is too low"),
+            );
             return;
         }
         let env = TestEnv::new();

@@ -421,7 +421,10 @@ mod raw {
         use std::os::unix::process::CommandExt;
         // SAFETY: geteuid cannot fail.
         if unsafe { libc::geteuid() } != 0 {
-            println!("skipped: needs root to run a client as another user (nobody)");
+            proc::skipped(
+                "a peer with another uid",
+                "needs root to run a client as another user (nobody)",
+            );
             return;
         }
         let env = TestEnv::new();
