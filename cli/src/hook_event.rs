@@ -14,12 +14,17 @@ pub const MAX_EVENT: u64 = 1024 * 1024;
 /// The fields bgjobs uses, common and event-specific.
 #[derive(Debug, Deserialize)]
 pub struct Event {
+    /// The session (a subagent's hooks carry its parent's).
     pub session_id: String,
+    /// Which event this is (`SessionStart`, `PreToolUse`, ...).
     pub hook_event_name: String,
+    /// The agent's working directory.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// The session's transcript file.
     #[serde(default)]
     pub transcript_path: Option<String>,
+    /// The subagent, inside a subagent.
     #[serde(default)]
     pub agent_id: Option<String>,
     /// SessionStart.

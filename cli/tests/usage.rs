@@ -2,6 +2,8 @@
 //! (Also makes `cargo test --workspace` build `target/<profile>/bgjobs`, which
 //! the end-to-end tests in `tests/` drive.)
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the test failing
+
 use std::process::Command;
 
 fn bgjobs(home: &std::path::Path, args: &[&str]) -> std::process::Output {

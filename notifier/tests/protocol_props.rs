@@ -7,6 +7,8 @@
 //!   whitespace is tolerated, and then it is the same message — never a
 //!   different valid message.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the test failing
+
 // The Job strategy is shared with the store's property tests.
 #[path = "../../store/tests/strategy/mod.rs"]
 mod strategy;

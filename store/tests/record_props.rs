@@ -12,6 +12,8 @@
 //! huge bare number panicked `parse_duration`, and an active record whose
 //! `id` differs from its file name read as absent.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the test failing
+
 mod strategy;
 
 use std::path::{Path, PathBuf};

@@ -102,8 +102,9 @@ fn current_user_sid() -> io::Result<String> {
     if unsafe { ConvertSidToStringSidW(user.User.Sid, &mut text) } == 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: a NUL-terminated string from the call above, freed once.
+    // SAFETY: a NUL-terminated string from the call above.
     let sid = unsafe { U16CStr::from_ptr_str(text) }.to_string_lossy();
+    // SAFETY: LocalAlloc'd by ConvertSidToStringSidW, freed once, not used after.
     unsafe { LocalFree(text.cast()) };
     Ok(sid)
 }

@@ -1,6 +1,7 @@
 //! macOS: `proc_pidinfo(PROC_PIDTBSDINFO)`, start time in microseconds.
 
 fn bsd_info(pid: u32) -> Option<libc::proc_bsdinfo> {
+    // SAFETY: `proc_bsdinfo` is plain data, for which all zeroes is valid.
     let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
     // SAFETY: `info` is a valid, writable buffer of `size` bytes.

@@ -39,6 +39,7 @@ impl Drop for Handle {
 
 // SAFETY: a Job Object handle may be used from any thread.
 unsafe impl Send for Handle {}
+// SAFETY: the handle is only passed to thread-safe Win32 calls, never mutated.
 unsafe impl Sync for Handle {}
 
 /// The worker's handle on a running tree: the Job Object.
