@@ -13,7 +13,8 @@ use windows_sys::Win32::System::JobObjects::{
 };
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows_sys::Win32::System::Threading::{
-    OpenProcess, TerminateProcess, PROCESS_SET_QUOTA, PROCESS_TERMINATE,
+    GetExitCodeProcess, OpenProcess, TerminateProcess, WaitForSingleObject,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SET_QUOTA, PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
 };
 
 struct Handle(HANDLE);
@@ -38,13 +39,25 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 /// End `pid` at once with `TerminateProcess` (exit code 1). Returns whether
-/// it was terminated.
+/// that is how it ended: a process that exited on its own a moment before
+/// keeps its own exit code (Wine's TerminateProcess reports success on it).
 pub fn kill(pid: u32) -> bool {
-    let Some(process) = open(pid, PROCESS_TERMINATE) else {
+    const KILLED: u32 = 1;
+    let access = PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE;
+    let Some(process) = open(pid, access) else {
         return false;
     };
     // SAFETY: an open handle with terminate access.
-    unsafe { TerminateProcess(process.0, 1) != 0 }
+    if unsafe { TerminateProcess(process.0, KILLED) } == 0 {
+        return false;
+    }
+    let mut code = 0u32;
+    // SAFETY: an open handle with synchronize and query access; `code` is
+    // a valid place for the exit code.
+    unsafe {
+        WaitForSingleObject(process.0, 10_000);
+        GetExitCodeProcess(process.0, &mut code) != 0 && code == KILLED
+    }
 }
 
 /// Try to create the first instance of the named pipe `path`
