@@ -477,16 +477,7 @@ impl<'a> Claude<'a> {
     }
 }
 
-/// `PATH` with the directory of the `bgjobs` under test first, as for a
-/// user who installed it: the model's Bash calls can run `bgjobs`.
-pub fn path_with_bgjobs() -> std::ffi::OsString {
-    let dir = crate::bgjobs_bin()
-        .parent()
-        .expect("bgjobs is in a directory")
-        .to_path_buf();
-    let rest = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest))).expect("a PATH")
-}
+pub use crate::path_with_bgjobs;
 
 /// Wait for `child` to exit within `limit` (else kill it and fail), with
 /// its output.

@@ -267,6 +267,62 @@ impl TestEnv {
         job
     }
 
+    /// `bgjobs hook ARGS` with `payload` on stdin — from a file, as a pipe
+    /// that bgjobs stops reading early would fail the writer — ready to run
+    /// (add environment as needed).
+    pub fn hook_cmd(&self, args: &[&str], payload: &[u8]) -> Command {
+        let file = self.write_temp(payload);
+        let mut cmd = self.bgjobs(&[&["hook"], args].concat());
+        cmd.stdin(std::fs::File::open(&file).expect("open the hook event"));
+        cmd
+    }
+
+    /// Write `bytes` to a fresh file under the test's root; its path.
+    pub fn write_temp(&self, bytes: &[u8]) -> PathBuf {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = self
+            .root
+            .join(format!("temp-{}", N.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&path, bytes).expect("write a temp file");
+        path
+    }
+
+    /// Run `bgjobs hook ARGS` with `payload` on stdin, from the test process
+    /// (the session's "agent process", alive throughout).
+    pub fn hook(&self, args: &[&str], payload: &str) -> Output {
+        output(self.hook_cmd(args, payload.as_bytes()))
+    }
+
+    /// `sessions/<id>.json`, parsed, if present.
+    pub fn session_record(&self, session: &str) -> Option<Value> {
+        let path = self
+            .store_dir()
+            .join("sessions")
+            .join(format!("{session}.json"));
+        std::fs::read_to_string(path).ok().map(|t| parse_json(&t))
+    }
+
+    /// `notifier status --json`, when a notifier answers.
+    pub fn notifier_status(&self) -> Option<Value> {
+        let out = self.run(&["notifier", "status", "--json"]);
+        out.status.success().then(|| parse_json(&stdout(&out)))
+    }
+
+    /// `notifier start`, then its status.
+    #[track_caller]
+    pub fn start_notifier(&self) -> Value {
+        self.run_ok(&["notifier", "start"]);
+        self.notifier_status()
+            .expect("the notifier answers after start")
+    }
+
+    /// A home directory of the test's own (for `HOME` / `USERPROFILE`).
+    pub fn user_home(&self) -> PathBuf {
+        let home = self.root.join("userhome");
+        std::fs::create_dir_all(&home).expect("create the test's home");
+        home
+    }
+
     /// `run -b [OPTS] -- CMD`: start a background job, return its id.
     #[track_caller]
     /// Wait until job `id` is final and the notifier has recorded its
@@ -548,6 +604,17 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
+}
+
+/// `PATH` with the directory of the `bgjobs` under test first: a user who
+/// put this very binary on their PATH.
+pub fn path_with_bgjobs() -> std::ffi::OsString {
+    let dir = bgjobs_bin()
+        .parent()
+        .expect("bgjobs is in a directory")
+        .to_path_buf();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest))).expect("a PATH")
 }
 
 /// A hook event as Claude Code sends it, for `env`'s workspace.

@@ -14,17 +14,10 @@ use bgjobs_tests::*;
 
 const CONFIG: &str = "desktop = false\n";
 
-/// Run `bgjobs hook` with `event` on stdin; returns the output.
+/// Run `bgjobs hook` with `event` on stdin and `vars` set; its output.
 fn hook(env: &TestEnv, event: &str, vars: &[(&str, &str)]) -> std::process::Output {
-    let file = env
-        .root
-        .join(format!("event-{}.json", Rng::new().next_u64()));
-    std::fs::write(&file, event).unwrap();
-    let mut cmd = env.bgjobs(&["hook"]);
-    cmd.stdin(std::fs::File::open(&file).unwrap());
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
+    let mut cmd = env.hook_cmd(&[], event.as_bytes());
+    cmd.envs(vars.iter().copied());
     output(cmd)
 }
 

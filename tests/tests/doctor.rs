@@ -2,34 +2,20 @@
 //! Desktop notifications are off in these tests (`BGJOBS_DESKTOP=0`): the
 //! machine's session bus is not what they are about.
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use bgjobs_tests::*;
 
-/// A home directory of the test's own, as `install claude` and the hooks
-/// see it.
-fn home(env: &TestEnv) -> PathBuf {
-    let home = env.root.join("userhome");
-    std::fs::create_dir_all(&home).unwrap();
-    home
-}
-
 /// `bgjobs ARGS` with the test's home, desktop notifications off, and
 /// `path` as `PATH`.
 fn run(env: &TestEnv, args: &[&str], path: &std::ffi::OsStr) -> Output {
-    let home = home(env);
+    let home = env.user_home();
     let mut cmd = env.bgjobs(args);
     cmd.env("HOME", &home)
         .env("USERPROFILE", &home)
         .env("BGJOBS_DESKTOP", "0")
         .env("PATH", path);
     output(cmd)
-}
-
-/// `PATH` with this bgjobs first.
-fn path_with_bgjobs() -> std::ffi::OsString {
-    bgjobs_tests::claude::path_with_bgjobs()
 }
 
 /// The checks of `doctor --json`, by name: (ok, detail).
@@ -104,7 +90,7 @@ fn doctor_names_hooks_that_run_another_binary_or_are_not_current() {
     assert!(list.iter().all(|c| c.0 != "Claude Code hooks"), "{list:?}");
 
     // A hook taken out by hand: not current.
-    let settings = home(&env).join(".claude").join("settings.json");
+    let settings = env.user_home().join(".claude").join("settings.json");
     let mut value: Value =
         serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
     value["hooks"].as_object_mut().unwrap().remove("SessionEnd");

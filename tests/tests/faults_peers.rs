@@ -17,16 +17,9 @@ use std::time::Duration;
 
 use bgjobs_tests::*;
 
-/// `notifier status --json`, or `None` when no notifier answers.
-fn notifier_status(env: &TestEnv) -> Option<Value> {
-    let out = env.run(&["notifier", "status", "--json"]);
-    out.status.success().then(|| parse_json(&stdout(&out)))
-}
-
 /// Start the notifier; return its pid and endpoint.
 fn start_notifier(env: &TestEnv) -> (u32, String) {
-    env.run_ok(&["notifier", "start"]);
-    let status = notifier_status(env).expect("the notifier answers after start");
+    let status = env.start_notifier();
     (
         status["pid"].as_u64().unwrap() as u32,
         status["endpoint"].as_str().unwrap().to_string(),
@@ -100,7 +93,9 @@ mod thousand {
         let open_time = opened.elapsed();
 
         // While they are all open (and silent), real clients are served.
-        let status = notifier_status(&env).expect("notifier status answers under 1000 peers");
+        let status = env
+            .notifier_status()
+            .expect("notifier status answers under 1000 peers");
         assert_eq!(status["pid"].as_u64(), Some(pid as u64), "{status}");
         let connections = status["connections"].as_u64().unwrap();
         let mut during = vm_kib(pid, "VmRSS").unwrap();
@@ -115,7 +110,7 @@ mod thousand {
         assert_eq!(waited.code(), Some(0), "wait under 1000 silent peers");
         // Evidence that the peers were all still there meanwhile (the daemon
         // drops silent ones after its first-message timeout, 10 s).
-        let still = notifier_status(&env).expect("notifier status")["connections"]
+        let still = env.notifier_status().expect("notifier status")["connections"]
             .as_u64()
             .unwrap();
         assert!(
@@ -151,7 +146,7 @@ mod thousand {
         // peers themselves this time): a leak grows with every burst.
         let settle = |what: &str| -> u64 {
             wait_until(what, DEADLINE, || {
-                let status = notifier_status(&env)?;
+                let status = env.notifier_status()?;
                 (status["connections"].as_u64() == Some(1)).then_some(())
             });
             std::thread::sleep(Duration::from_millis(500));
@@ -164,7 +159,9 @@ mod thousand {
                 .filter_map(|_| UnixStream::connect(&endpoint).ok())
                 .collect();
             refused += PEERS - peers.len();
-            let status = notifier_status(&env).expect("notifier status under 1000 peers");
+            let status = env
+                .notifier_status()
+                .expect("notifier status under 1000 peers");
             assert!(
                 status["connections"].as_u64().unwrap() > peers.len() as u64,
                 "burst {burst}: {status}"
@@ -174,7 +171,7 @@ mod thousand {
             after.push(settle(&format!("burst {burst} to be gone")));
         }
         during = during.max(vm_kib(pid, "VmHWM").unwrap_or(during));
-        let status = notifier_status(&env).expect("the daemon serves on");
+        let status = env.notifier_status().expect("the daemon serves on");
         assert_eq!(status["pid"].as_u64(), Some(pid as u64), "{status}");
         println!(
             "a thousand silent peers: {} connected in {:.2}s, {refused} refused; daemon counted {connections} \
@@ -257,7 +254,7 @@ fn a_line_that_never_ends_is_cut_off_at_the_limit() {
     );
     // What the daemon did not read sits in the socket buffers: bounded.
     assert!(sent < 16 << 20, "{sent} bytes accepted before the close");
-    let status = notifier_status(&env).expect("the daemon serves on");
+    let status = env.notifier_status().expect("the daemon serves on");
     assert_eq!(status["pid"].as_u64(), Some(pid as u64));
     let id = env.start_helper(&[], &["exit", "0"]);
     let out = env.run(&["wait", &id.to_string(), "--timeout", "60s"]);
@@ -308,7 +305,7 @@ fn forged_reports_for_unknown_workspaces_create_nothing() {
     );
     assert_eq!(env.read_record(id), record, "a forged report changed a job");
     assert!(!env.job_file(999).exists());
-    let status = notifier_status(&env).expect("the daemon serves on");
+    let status = env.notifier_status().expect("the daemon serves on");
     assert_eq!(status["pid"].as_u64(), Some(pid as u64));
     println!(
         "forged reports: {errors} reports for unknown workspaces or jobs refused with an error; \

@@ -5,7 +5,6 @@
 //! newer copy of itself; bad input is refused with one line and exit 1,
 //! writing nothing.
 
-use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,36 +15,9 @@ const CONFIG: &str = "desktop = false\n";
 
 // ----- private helpers --------------------------------------------------------
 
-fn unique() -> u64 {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Write `bytes` to a fresh file under the test's root; returns its path.
-fn write_temp(env: &TestEnv, bytes: &[u8]) -> PathBuf {
-    let path = env.root.join(format!("event-{}.json", unique()));
-    std::fs::write(&path, bytes).expect("write temp file");
-    path
-}
-
-/// `bgjobs hook ARGS` with `payload` on stdin (from a file, as a pipe that
-/// bgjobs stops reading early would fail the writer).
-fn hook_cmd(env: &TestEnv, args: &[&str], payload: &[u8]) -> std::process::Command {
-    let file = write_temp(env, payload);
-    let mut cmd = env.bgjobs(&[&["hook"], args].concat());
-    cmd.stdin(std::fs::File::open(&file).unwrap());
-    cmd
-}
-
-/// Run `bgjobs hook ARGS` from the test process (the session's "Claude Code
-/// process", alive throughout) with `payload` on stdin.
-fn hook(env: &TestEnv, args: &[&str], payload: &str) -> Output {
-    output(hook_cmd(env, args, payload.as_bytes()))
-}
-
 /// Run a hook that must succeed; returns its stdout.
 fn hook_ok(env: &TestEnv, session: &str, name: &str, extra: Value) -> String {
-    let out = hook(env, &[], &hook_event(env, session, name, extra));
+    let out = env.hook(&[], &hook_event(env, session, name, extra));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -134,7 +106,7 @@ impl Waiter {
             "Stop",
             json!({"stop_hook_active": false, "last_assistant_message": "Done.", "background_tasks": []}),
         );
-        let mut cmd = hook_cmd(env, &["--rewake", "--limit", limit], payload.as_bytes());
+        let mut cmd = env.hook_cmd(&["--rewake", "--limit", limit], payload.as_bytes());
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = cmd.spawn().expect("spawn hook --rewake");
         Self {
@@ -172,19 +144,10 @@ impl Drop for Waiter {
     }
 }
 
-/// `sessions/<id>.json`, parsed, if present.
-fn read_session(env: &TestEnv, session: &str) -> Option<Value> {
-    let path = env
-        .store_dir()
-        .join("sessions")
-        .join(format!("{session}.json"));
-    std::fs::read_to_string(path).ok().map(|t| parse_json(&t))
-}
-
 /// Wait until `pid` is the session's registered rewake waiter.
 fn wait_for_waiter(env: &TestEnv, session: &str, pid: u32) {
     wait_until(&format!("{pid} to be {session}'s waiter"), DEADLINE, || {
-        let s = read_session(env, session)?;
+        let s = env.session_record(session)?;
         (s["waiter"]["pid"].as_u64() == Some(u64::from(pid))).then_some(())
     });
 }
@@ -385,7 +348,7 @@ fn malformed_events_are_refused_and_write_nothing() {
         ("--rewake on SessionStart", vec!["--rewake"], full.clone()),
     ];
     for (what, args, payload) in cases {
-        let mut cmd = hook_cmd(&env, &args, payload.as_bytes());
+        let mut cmd = env.hook_cmd(&args, payload.as_bytes());
         cmd.env("CLAUDE_ENV_FILE", &env_file);
         let out = output(cmd);
         let err = stderr(&out);
@@ -406,7 +369,7 @@ fn malformed_events_are_refused_and_write_nothing() {
     let mut value = parse_json(&full);
     value["model"] = json!("claude-sonnet-5");
     value["something_new"] = json!({"nested": [1, 2]});
-    let out = hook(&env, &[], &value.to_string());
+    let out = env.hook(&[], &value.to_string());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -418,8 +381,7 @@ fn session_start_appends_the_session_id_to_claude_env_file() {
     let session = "6f1c2a9e-3b7d-4c2e-9a51-0d2f8e7b4c13";
     let env_file = env.root.join("claude-env.sh");
     std::fs::write(&env_file, "export FOO=bar\n").unwrap();
-    let mut cmd = hook_cmd(
-        &env,
+    let mut cmd = env.hook_cmd(
         &[],
         hook_event(&env, session, "SessionStart", json!({"source": "startup"})).as_bytes(),
     );
@@ -431,7 +393,9 @@ fn session_start_appends_the_session_id_to_claude_env_file() {
         std::fs::read_to_string(&env_file).unwrap(),
         format!("export FOO=bar\nexport BGJOBS_SESSION_ID={session}\n")
     );
-    let record = read_session(&env, session).expect("the session is recorded");
+    let record = env
+        .session_record(session)
+        .expect("the session is recorded");
     assert_eq!(record["source"], "startup", "{record}");
     assert!(record["ended_at"].is_null(), "{record}");
 
@@ -487,7 +451,7 @@ fn session_start_on_resume_reports_finished_and_running_jobs() {
     assert!(mentions(&text, running), "the running job: {text}");
     assert!(text.contains("running"), "{text}");
     assert!(!mentions(&text, other), "another session's job: {text}");
-    let record = read_session(&env, "R").unwrap();
+    let record = env.session_record("R").unwrap();
     assert!(record["ended_at"].is_null(), "resumed: {record}");
     assert_eq!(record["source"], "resume", "{record}");
 
@@ -569,7 +533,7 @@ fn hooks_use_the_events_workspace() {
         json!({"prompt": "hi"}),
     ));
     payload["cwd"] = json!(sub);
-    let file = write_temp(&env, payload.to_string().as_bytes());
+    let file = env.write_temp(payload.to_string().as_bytes());
     let mut cmd = env.bgjobs_in(&elsewhere, &["hook"]);
     cmd.stdin(std::fs::File::open(&file).unwrap());
     let text = context(&ok(cmd), "UserPromptSubmit");
@@ -579,7 +543,7 @@ fn hooks_use_the_events_workspace() {
     // CLAUDE_PROJECT_DIR wins over a cwd outside the project.
     let job2 = finished_job(&env, "S", &["exit", "0"], "succeeded");
     payload["cwd"] = json!(elsewhere);
-    let file = write_temp(&env, payload.to_string().as_bytes());
+    let file = env.write_temp(payload.to_string().as_bytes());
     let mut cmd = env.bgjobs_in(&elsewhere, &["hook"]);
     cmd.stdin(std::fs::File::open(&file).unwrap())
         .env("CLAUDE_PROJECT_DIR", &env.ws);
@@ -598,12 +562,12 @@ fn subagent_events_are_recorded_on_the_session() {
         let start = json!({"agent_id": agent, "agent_type": "Explore"});
         assert_eq!(hook_ok(&env, "S", "SubagentStart", start), "");
     }
-    let record = read_session(&env, "S").unwrap();
+    let record = env.session_record("S").unwrap();
     assert_eq!(record["agents"], json!(["agent-1", "agent-2"]), "{record}");
     let stop = json!({"stop_hook_active": false, "agent_id": "agent-1", "agent_type": "Explore",
                       "agent_transcript_path": "/t/agent-1.jsonl", "last_assistant_message": "ok"});
     assert_eq!(hook_ok(&env, "S", "SubagentStop", stop), "");
-    let record = read_session(&env, "S").unwrap();
+    let record = env.session_record("S").unwrap();
     assert_eq!(
         record["agents"],
         json!(["agent-2"]),
@@ -645,10 +609,8 @@ fn session_start_teaches_the_model_on_startup_and_clear_only() {
 #[test]
 fn session_start_through_a_shell_records_the_shells_parent() {
     let env = TestEnv::with_config(CONFIG);
-    let payload = write_temp(
-        &env,
-        hook_event(&env, "S", "SessionStart", json!({"source": "startup"})).as_bytes(),
-    );
+    let payload = env
+        .write_temp(hook_event(&env, "S", "SessionStart", json!({"source": "startup"})).as_bytes());
     let done = env.root.join("done");
     // `; true` keeps the shell from exec'ing bgjobs: it stays the parent.
     let script = format!(
@@ -670,7 +632,7 @@ fn session_start_through_a_shell_records_the_shells_parent() {
         std::fs::read_to_string(&done).ok()
     });
     assert_eq!(code.trim(), "0");
-    let record = read_session(&env, "S").unwrap();
+    let record = env.session_record("S").unwrap();
     assert_eq!(
         record["agent_process"]["pid"].as_u64(),
         Some(u64::from(claude)),
@@ -723,10 +685,10 @@ fn session_start_through_powershell_or_git_bash_records_the_agent() {
                 cmd
             }
         };
-        cmd.stdin(std::fs::File::open(write_temp(&env, payload.as_bytes())).unwrap());
+        cmd.stdin(std::fs::File::open(env.write_temp(payload.as_bytes())).unwrap());
         let out = output(cmd);
         assert_eq!(out.status.code(), Some(0), "{how}: {}", stderr(&out));
-        let record = read_session(&env, &session).unwrap();
+        let record = env.session_record(&session).unwrap();
         assert_eq!(
             record["agent_process"]["pid"].as_u64(),
             Some(u64::from(std::process::id())),

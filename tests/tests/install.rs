@@ -13,24 +13,9 @@ use bgjobs_tests::*;
 
 // ----- private helpers --------------------------------------------------------
 
-/// A test's home directory (HOME and USERPROFILE for the child).
-fn home(env: &TestEnv) -> PathBuf {
-    let home = env.root.join("userhome");
-    std::fs::create_dir_all(&home).unwrap();
-    home
-}
-
-/// `PATH` with the directory of the `bgjobs` under test first: a user who
-/// put this very binary on their PATH.
-fn path_with_bgjobs() -> std::ffi::OsString {
-    let dir = bgjobs_bin().parent().unwrap().to_path_buf();
-    let rest = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest))).unwrap()
-}
-
 /// `bgjobs ARGS` with HOME pointing into the test and this bgjobs on PATH.
 fn run(env: &TestEnv, args: &[&str]) -> Output {
-    let home = home(env);
+    let home = env.user_home();
     let mut cmd = env.bgjobs(args);
     cmd.env("HOME", &home)
         .env("USERPROFILE", &home)
@@ -50,7 +35,7 @@ fn run_ok(env: &TestEnv, args: &[&str]) -> String {
 }
 
 fn user_settings(env: &TestEnv) -> PathBuf {
-    home(env).join(".claude").join("settings.json")
+    env.user_home().join(".claude").join("settings.json")
 }
 
 fn backup_of(path: &Path) -> PathBuf {
@@ -211,7 +196,7 @@ fn project_and_local_scopes_write_the_workspace_settings() {
     let local = env.ws.join(".claude").join("settings.local.json");
 
     for (scope, path) in [("project", &project), ("local", &local)] {
-        let home = home(&env);
+        let home = env.user_home();
         let mut cmd = env.bgjobs_in(&sub, &["install", "claude", "--scope", scope]);
         cmd.env("HOME", &home)
             .env("USERPROFILE", &home)
@@ -270,7 +255,7 @@ fn install_writes_the_absolute_path_when_bgjobs_on_path_is_not_this_binary() {
         ("another bgjobs first", elsewhere),
     ] {
         let mut cmd = env.bgjobs(&["install", "claude"]);
-        let home = home(&env);
+        let home = env.user_home();
         cmd.env("HOME", &home)
             .env("USERPROFILE", &home)
             .env("PATH", &search);

@@ -6,22 +6,11 @@ use std::process::Stdio;
 
 use bgjobs_tests::*;
 
-/// `notifier status --json`, or `None` when no notifier answers.
-fn notifier_status(env: &TestEnv) -> Option<Value> {
-    let out = env.run(&["notifier", "status", "--json"]);
-    out.status.success().then(|| parse_json(&stdout(&out)))
-}
-
-fn start_notifier(env: &TestEnv) -> Value {
-    env.run_ok(&["notifier", "start"]);
-    notifier_status(env).expect("the notifier answers after start")
-}
-
 /// Wait until the daemon reports `n` open connections (its status request
 /// included), i.e. until a waiter has subscribed.
 fn wait_for_connections(env: &TestEnv, n: u64) {
     wait_until(&format!("{n} notifier connections"), DEADLINE, || {
-        let status = notifier_status(env)?;
+        let status = env.notifier_status()?;
         (status["connections"].as_u64() == Some(n)).then_some(())
     });
 }
@@ -29,7 +18,7 @@ fn wait_for_connections(env: &TestEnv, n: u64) {
 #[test]
 fn wait_is_woken_by_the_notifier() {
     let env = TestEnv::new();
-    start_notifier(&env);
+    env.start_notifier();
     let gate = env.root.join("gate");
     let id = env.start_helper(&[], &["wait-file", gate.to_str().unwrap()]);
     env.wait_for_status(id, &["running"]);
@@ -51,14 +40,14 @@ fn wait_is_woken_by_the_notifier() {
     // The waiter is woken before the delivery is recorded (and its fsyncs
     // paid), off the daemon's event loop: the record follows.
     env.wait_delivered(id);
-    let status = notifier_status(&env).unwrap();
+    let status = env.notifier_status().unwrap();
     assert!(status["deliveries"].as_u64().unwrap() >= 1, "{status}");
 }
 
 #[test]
 fn wait_falls_back_to_the_store_when_the_notifier_is_killed() {
     let env = TestEnv::new();
-    let pid = start_notifier(&env)["pid"].as_u64().unwrap() as u32;
+    let pid = env.start_notifier()["pid"].as_u64().unwrap() as u32;
     let gate = env.root.join("gate");
     let id = env.start_helper(&[], &["wait-file", gate.to_str().unwrap()]);
     env.wait_for_status(id, &["running"]);
@@ -133,11 +122,13 @@ fn ten_simultaneous_starts_leave_one_daemon() {
 #[test]
 fn a_second_server_cannot_take_over_the_pipe_name() {
     let env = TestEnv::new();
-    let status = start_notifier(&env);
+    let status = env.start_notifier();
     let out = env.run(&["notifier", "run"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
-    let now = notifier_status(&env).expect("the first daemon still answers");
+    let now = env
+        .notifier_status()
+        .expect("the first daemon still answers");
     assert_eq!(now["pid"], status["pid"]);
 
     if proc::skip_under_wine(
@@ -163,7 +154,7 @@ fn a_second_server_cannot_take_over_the_pipe_name() {
 #[test]
 fn the_pipe_admits_only_the_current_user() {
     let env = TestEnv::new();
-    let status = start_notifier(&env);
+    let status = env.start_notifier();
     let pipe = status["endpoint"].as_str().unwrap();
     let dacl = proc::pipe_dacl(pipe).expect("read the pipe's DACL");
     let user = proc::current_user_sid().expect("the current user's SID");
@@ -187,13 +178,13 @@ fn the_pipe_admits_only_the_current_user() {
 #[test]
 fn idle_notifier_exits() {
     let env = TestEnv::with_config("idle_timeout = \"1s\"\n");
-    start_notifier(&env);
+    env.start_notifier();
     // Every status request is activity that restarts the idle period, so
     // look rarely.
     let start = std::time::Instant::now();
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3));
-        if notifier_status(&env).is_none() {
+        if env.notifier_status().is_none() {
             break;
         }
         assert!(start.elapsed() < DEADLINE, "the idle notifier never exited");
@@ -218,7 +209,7 @@ mod raw {
     type Peer = std::fs::File;
 
     pub fn endpoint(env: &TestEnv) -> String {
-        notifier_status(env).expect("notifier up")["endpoint"]
+        env.notifier_status().expect("notifier up")["endpoint"]
             .as_str()
             .unwrap()
             .to_string()
@@ -293,7 +284,7 @@ mod raw {
     #[test]
     fn malformed_and_oversized_messages_get_an_error_and_harm_nobody() {
         let env = TestEnv::new();
-        let pid = start_notifier(&env)["pid"].as_u64().unwrap();
+        let pid = env.start_notifier()["pid"].as_u64().unwrap();
         let oversized = format!(
             "{{\"v\":1,\"type\":\"hello\",\"pad\":\"{}\"}}\n",
             "x".repeat(70 * 1024)
@@ -328,7 +319,7 @@ mod raw {
             t.join().unwrap();
         }
         println!("200 malformed or oversized messages from 4 clients: 200 error replies");
-        let status = notifier_status(&env).expect("the daemon still answers");
+        let status = env.notifier_status().expect("the daemon still answers");
         assert_eq!(
             status["pid"].as_u64().unwrap(),
             pid,
@@ -342,7 +333,7 @@ mod raw {
     #[test]
     fn a_silent_client_is_dropped_and_others_are_served() {
         let env = TestEnv::new();
-        start_notifier(&env);
+        env.start_notifier();
         let silent = connect(&env);
         let mut talker = connect(&env);
         let reply = request(&mut talker, r#"{"v":1,"type":"hello"}"#);
@@ -360,7 +351,7 @@ mod raw {
     #[test]
     fn a_forged_job_finished_changes_nothing() {
         let env = TestEnv::new();
-        start_notifier(&env);
+        env.start_notifier();
         let gate = env.root.join("gate");
         let id = env.start_helper(&[], &["wait-file", gate.to_str().unwrap()]);
         env.wait_for_status(id, &["running"]);
@@ -379,7 +370,7 @@ mod raw {
                 .as_str()
                 .map(str::to_string)
         });
-        let before = notifier_status(&env).unwrap()["deliveries"]
+        let before = env.notifier_status().unwrap()["deliveries"]
             .as_u64()
             .unwrap();
         let first = env.job(id)["deliveries"].clone();
@@ -387,7 +378,7 @@ mod raw {
             assert_eq!(request(&mut stream, &forged.to_string())["type"], "ok");
         }
         assert_eq!(
-            notifier_status(&env).unwrap()["deliveries"]
+            env.notifier_status().unwrap()["deliveries"]
                 .as_u64()
                 .unwrap(),
             before
@@ -428,7 +419,7 @@ mod raw {
             return;
         }
         let env = TestEnv::new();
-        let endpoint = start_notifier(&env)["endpoint"]
+        let endpoint = env.start_notifier()["endpoint"]
             .as_str()
             .unwrap()
             .to_string();
@@ -464,7 +455,7 @@ mod raw {
         );
         println!("peer with uid 65534: refused");
         assert!(
-            notifier_status(&env).is_some(),
+            env.notifier_status().is_some(),
             "the daemon serves its own user on"
         );
     }
@@ -473,10 +464,10 @@ mod raw {
 #[test]
 fn notifier_stop_stops_it() {
     let env = TestEnv::new();
-    start_notifier(&env);
+    env.start_notifier();
     let out = env.run_ok(&["notifier", "stop"]);
     assert!(out.contains("stopped"), "{out}");
-    assert!(notifier_status(&env).is_none());
+    assert!(env.notifier_status().is_none());
 }
 
 /// The notifier's blocking work runs off its event loop: while a broker
@@ -487,7 +478,7 @@ fn notifier_stop_stops_it() {
 #[test]
 fn a_wait_is_woken_while_another_workspaces_broker_teardown_runs() {
     let env = TestEnv::with_config("desktop = false\n");
-    start_notifier(&env);
+    env.start_notifier();
     let other = env.root.join("other");
     std::fs::create_dir_all(other.join(".git")).unwrap();
     let (gate_a, gate_b) = (env.root.join("gate-a"), env.root.join("gate-b"));
