@@ -61,6 +61,16 @@ impl Step {
         )
     }
 
+    /// Start a foreground subagent whose first message is `prompt` (put a
+    /// `SCRIPT:` tag in it to script the subagent).
+    pub fn foreground_agent(prompt: &str) -> Self {
+        Self::tool(
+            "Agent",
+            json!({"description": "start a long job", "prompt": prompt,
+                   "subagent_type": "general-purpose", "run_in_background": false}),
+        )
+    }
+
     /// End the turn.
     pub fn text(text: &str) -> Self {
         Step::Text(text.to_string())

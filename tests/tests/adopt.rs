@@ -21,6 +21,24 @@ fn hook(env: &TestEnv, event: &str, vars: &[(&str, &str)]) -> std::process::Outp
     output(cmd)
 }
 
+/// Open `gate`, let job `id` succeed with nobody told (its follower or its
+/// waiter is gone), and check that the next prompt of session `S` tells it.
+#[track_caller]
+fn ends_untold_then_told_at_the_next_prompt(env: &TestEnv, gate: &std::path::Path, id: u64) {
+    std::fs::write(gate, "").unwrap();
+    let job = env.wait_for_status(id, &["succeeded"]);
+    assert!(
+        job["deliveries"]["told_at"].is_null(),
+        "told to nobody: {job}"
+    );
+    let prompt = hook_event(env, "S", "UserPromptSubmit", json!({"prompt": "next"}));
+    let said = stdout(&hook(env, &prompt, &[]));
+    assert!(
+        said.contains(&format!("Background job {id} ")),
+        "told by bgjobs: {said}"
+    );
+}
+
 /// A PreToolUse event for a Bash call.
 fn pre_bash(env: &TestEnv, input: Value, extra: Value) -> String {
     let mut fields =
@@ -201,22 +219,7 @@ fn a_subagents_adopted_call_is_attributed_and_its_model_told_it_outlives_it() {
     kill_task(pid);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(env.status_of(id), "running");
-    std::fs::write(&gate, "").unwrap();
-    let job = env.wait_for_status(id, &["succeeded"]);
-    assert!(
-        job["deliveries"]["told_at"].is_null(),
-        "nobody was told yet: {job}"
-    );
-    let out = hook(
-        &env,
-        &hook_event(&env, "S", "UserPromptSubmit", json!({"prompt": "next"})),
-        &[],
-    );
-    assert!(
-        stdout(&out).contains(&format!("Background job {id} ")),
-        "told by bgjobs: {}",
-        stdout(&out)
-    );
+    ends_untold_then_told_at_the_next_prompt(&env, &gate, id);
 }
 
 /// `run -b --follow`: the id on stderr, the log on stdout, the job's exit
@@ -347,22 +350,7 @@ fn the_stop_waiter_stands_down_when_its_client_dies_and_never_holds_print_mode()
     });
     proc::kill(client);
     proc::wait_dead(waiter, "the waiter of a dead client");
-    std::fs::write(&gate, "").unwrap();
-    let job = env.wait_for_status(id, &["succeeded"]);
-    assert!(
-        job["deliveries"]["told_at"].is_null(),
-        "told to nobody: {job}"
-    );
-    let out = hook(
-        &env,
-        &hook_event(&env, "S", "UserPromptSubmit", json!({"prompt": "next"})),
-        &[],
-    );
-    assert!(
-        stdout(&out).contains(&format!("Background job {id} ")),
-        "{}",
-        stdout(&out)
-    );
+    ends_untold_then_told_at_the_next_prompt(&env, &gate, id);
 }
 
 /// Start an adopted call's follower the way the Bash tool does (`bash -c`,

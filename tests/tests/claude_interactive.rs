@@ -20,7 +20,7 @@ mod claude_tmux;
 use std::path::Path;
 use std::time::Duration;
 
-use bgjobs_tests::{json, TestEnv, Value};
+use bgjobs_tests::{TestEnv, Value};
 use claude::{Claude, Step};
 use claude_tmux::Tui;
 
@@ -324,11 +324,7 @@ fn a_subagents_adopted_job_survives_the_subagent_in_an_interactive_session() {
     claude.model.script(
         "main",
         vec![
-            Step::tool(
-                "Agent",
-                json!({"description": "start a long job", "prompt": "SCRIPT:sub go",
-                       "subagent_type": "general-purpose", "run_in_background": false}),
-            ),
+            Step::foreground_agent("SCRIPT:sub go"),
             Step::text("the subagent is done"),
             Step::text("heard the end"),
         ],

@@ -169,11 +169,7 @@ fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
     claude.model.script(
         "main",
         vec![
-            Step::tool(
-                "Agent",
-                json!({"description": "start a long job", "prompt": "SCRIPT:sub go",
-                       "subagent_type": "general-purpose", "run_in_background": false}),
-            ),
+            Step::foreground_agent("SCRIPT:sub go"),
             Step::text("the subagent is done"),
             Step::text("resumed"),
         ],
