@@ -16,15 +16,18 @@ pub struct Config {
     /// Finished jobs kept per workspace; older ones are pruned with their logs.
     pub keep_finished: usize,
     /// Finished jobs older than this are pruned automatically (`"30d"`); off when unset.
-    pub max_age: Option<String>,
+    #[serde(deserialize_with = "some_duration")]
+    pub max_age: Option<Duration>,
     /// Bound on each job's log, in bytes; past it the newest output is kept.
     pub log_max_bytes: u64,
     /// Desktop notifications on or off.
     pub desktop: bool,
     /// Jobs finishing within this window share one desktop notification.
-    pub coalesce_window: String,
+    #[serde(deserialize_with = "duration")]
+    pub coalesce_window: Duration,
     /// The notifier exits after this long with nothing to do.
-    pub idle_timeout: String,
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
     /// Claude Code's background Bash calls run as bgjobs jobs (the
     /// PreToolUse hook adopts them); `BGJOBS_ADOPT=0` also turns it off.
     pub adopt_background: bool,
@@ -37,8 +40,8 @@ impl Default for Config {
             max_age: None,
             log_max_bytes: 16 * 1024 * 1024,
             desktop: true,
-            coalesce_window: "2s".into(),
-            idle_timeout: "5m".into(),
+            coalesce_window: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(300),
             adopt_background: true,
         }
     }
@@ -92,35 +95,41 @@ impl Config {
                 None => bad(e.message().to_string()),
             }
         })?;
-        for (key, value) in [
-            ("coalesce_window", Some(&config.coalesce_window)),
-            ("idle_timeout", Some(&config.idle_timeout)),
-            ("max_age", config.max_age.as_ref()),
-        ] {
-            if let Some(value) = value {
-                parse_duration(value).map_err(|e| bad(format!("{key}: {e}")))?;
-            }
-        }
         if config.log_max_bytes < 4096 {
             return Err(bad("log_max_bytes: must be at least 4096".into()));
         }
         Ok(config)
     }
 
-    /// `max_age` as a duration.
+    /// `max_age`.
     pub fn max_age(&self) -> Option<Duration> {
-        self.max_age.as_deref().and_then(|v| parse_duration(v).ok())
+        self.max_age
     }
 
-    /// `coalesce_window` as a duration.
+    /// `coalesce_window`.
     pub fn coalesce_window(&self) -> Duration {
-        parse_duration(&self.coalesce_window).unwrap_or(Duration::from_secs(2))
+        self.coalesce_window
     }
 
-    /// `idle_timeout` as a duration.
+    /// `idle_timeout`.
     pub fn idle_timeout(&self) -> Duration {
-        parse_duration(&self.idle_timeout).unwrap_or(Duration::from_secs(300))
+        self.idle_timeout
     }
+}
+
+/// A duration setting, written as text (`"90s"`, `"5m"`), parsed once, here.
+fn duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// [`duration`], for an optional setting.
+fn some_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Duration>, D::Error> {
+    duration(deserializer).map(Some)
 }
 
 #[cfg(test)]
@@ -139,6 +148,13 @@ mod tests {
         let config = Config::load_from(&path).unwrap();
         assert_eq!(config.keep_finished, 5);
         assert_eq!(config.idle_timeout(), Duration::from_secs(60));
+        assert_eq!(config.max_age(), None);
+        std::fs::write(&path, "max_age = \"30d\"\nidle_timeout = \"5x\"\n").unwrap();
+        let err = Config::load_from(&path).unwrap_err().to_string();
+        assert!(err.contains("idle_timeout") && err.contains("5x"), "{err}");
+        std::fs::write(&path, "max_age = \"30d\"\n").unwrap();
+        let config = Config::load_from(&path).unwrap();
+        assert_eq!(config.max_age(), Some(Duration::from_secs(30 * 86400)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

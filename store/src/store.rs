@@ -169,7 +169,7 @@ impl Store {
             .is_some_and(|t| t.chars().count() > MAX_TITLE)
         {
             return Err(Error::Invalid(format!(
-                "--title: longer than {MAX_TITLE} characters"
+                "a title longer than {MAX_TITLE} characters"
             )));
         }
         let creator = ProcessIdentity::current();

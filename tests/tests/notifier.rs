@@ -40,8 +40,9 @@ fn wait_is_woken_by_the_notifier() {
     // The waiter is woken before the delivery is recorded (and its fsyncs
     // paid), off the daemon's event loop: the record follows.
     env.wait_delivered(id);
-    let status = env.notifier_status().unwrap();
-    assert!(status["deliveries"].as_u64().unwrap() >= 1, "{status}");
+    wait_until("the delivery to be counted", DEADLINE, || {
+        (env.notifier_status()?["deliveries"].as_u64()? >= 1).then_some(())
+    });
 }
 
 #[test]
@@ -370,9 +371,11 @@ mod raw {
                 .as_str()
                 .map(str::to_string)
         });
-        let before = env.notifier_status().unwrap()["deliveries"]
-            .as_u64()
-            .unwrap();
+        // The daemon counts a delivery just after recording it.
+        let before = wait_until("the delivery to be counted", DEADLINE, || {
+            let count = env.notifier_status()?["deliveries"].as_u64()?;
+            (count >= 1).then_some(count)
+        });
         let first = env.job(id)["deliveries"].clone();
         for _ in 0..3 {
             assert_eq!(request(&mut stream, &forged.to_string())["type"], "ok");

@@ -25,6 +25,16 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
             "--follow is for background jobs: use bgjobs run -b --follow -- CMD",
         ));
     }
+    if args
+        .title
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > bgjobs_store::job::MAX_TITLE)
+    {
+        return Err(Failure::usage(format!(
+            "--title: longer than {} characters",
+            bgjobs_store::job::MAX_TITLE
+        )));
+    }
     if args.command.is_empty() {
         return Err(Failure::usage(
             "no command given: use bgjobs run [-b] -- CMD [ARGS...]",
