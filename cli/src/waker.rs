@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bgjobs_notifier::{Client, Message};
+use bgjobs_notifier::{Client, Reply, Request};
 use bgjobs_store::Store;
 
 use crate::notify;
@@ -36,7 +36,7 @@ impl Waker {
     /// between the two is not missed.
     pub fn subscribe(store: &Store, interest: Interest) -> Self {
         let subscribed = notify::connect_or_start(store.root()).and_then(|mut client| {
-            client.request(&Message::Subscribe {
+            client.request(&Request::Subscribe {
                 workspace: store.workspace().to_path_buf(),
                 ids: interest.ids,
                 session: interest.session,
@@ -57,7 +57,7 @@ impl Waker {
     pub fn sleep(&mut self, limit: Duration) {
         match self {
             Waker::Push { client, superseded } => match client.recv(Some(limit)) {
-                Ok(Some(Message::Superseded)) => *superseded = true,
+                Ok(Some(Reply::Superseded)) => *superseded = true,
                 Ok(_) => {}
                 // The notifier went away: fall back to watching the store.
                 Err(_) => *self = Waker::Poll(Duration::from_millis(1)),

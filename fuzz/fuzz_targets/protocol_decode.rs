@@ -1,14 +1,16 @@
-//! `bgjobs_notifier::protocol::decode` on any line: never a panic; a line of
-//! `MAX_LINE` bytes or more is refused; whatever is accepted encodes to one
-//! line that decodes again and encodes to the same line (timestamps are
-//! carried at millisecond precision, so the first decoding may hold more).
+//! `bgjobs_notifier::protocol::decode` on any line, as a request (what the
+//! daemon reads from any peer) and as a reply (what a client reads): never a
+//! panic; a line of `MAX_LINE` bytes or more is refused; whatever is accepted
+//! encodes to one line that decodes again and encodes to the same line.
 #![no_main]
 
-use bgjobs_notifier::protocol::{decode, encode, MAX_LINE};
+use bgjobs_notifier::protocol::{decode, encode, Reply, Request, MAX_LINE};
 use libfuzzer_sys::fuzz_target;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-fuzz_target!(|line: &[u8]| {
-    let Ok(message) = decode(line) else {
+fn check<T: Serialize + DeserializeOwned>(line: &[u8]) {
+    let Ok(message) = decode::<T>(line) else {
         return;
     };
     assert!(
@@ -23,7 +25,7 @@ fuzz_target!(|line: &[u8]| {
     // Defaults filled in (`"pid":null`...) can make the re-encoding longer
     // than a line that was just under the limit; only check the rest.
     if body.len() < MAX_LINE {
-        let again = decode(body).unwrap_or_else(|e| {
+        let again = decode::<T>(body).unwrap_or_else(|e| {
             panic!(
                 "re-encoded message refused: {e}: {:?}",
                 String::from_utf8_lossy(body)
@@ -35,4 +37,9 @@ fuzz_target!(|line: &[u8]| {
             "message changes each time it is re-encoded"
         );
     }
+}
+
+fuzz_target!(|line: &[u8]| {
+    check::<Request>(line);
+    check::<Reply>(line);
 });

@@ -17,7 +17,7 @@ mod platform;
 #[cfg(windows)]
 #[path = "client/windows.rs"]
 mod platform;
-use crate::protocol::{decode, encode, Message, MAX_LINE};
+use crate::protocol::{decode, encode, Reply, Request, MAX_LINE};
 
 /// How long a request waits for its reply.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -70,15 +70,15 @@ impl Client {
     }
 
     /// Send one message.
-    pub fn send(&mut self, message: &Message) -> io::Result<()> {
+    pub fn send(&mut self, message: &Request) -> io::Result<()> {
         (&self.stream).write_all(&encode(message)?)
     }
 
     /// Send a request and read its reply; an `error` reply becomes an error.
-    pub fn request(&mut self, message: &Message) -> io::Result<Message> {
+    pub fn request(&mut self, message: &Request) -> io::Result<Reply> {
         self.send(message)?;
         match self.recv(Some(REPLY_TIMEOUT))? {
-            Some(Message::Error { message }) => {
+            Some(Reply::Error { message }) => {
                 Err(io::Error::other(format!("notifier refused: {message}")))
             }
             Some(reply) => Ok(reply),
@@ -91,7 +91,7 @@ impl Client {
 
     /// The next message, waiting at most `timeout` (`None`: forever).
     /// `Ok(None)` when the time passed; an error when the connection ended.
-    pub fn recv(&mut self, timeout: Option<Duration>) -> io::Result<Option<Message>> {
+    pub fn recv(&mut self, timeout: Option<Duration>) -> io::Result<Option<Reply>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
@@ -150,7 +150,7 @@ pub fn report_finished(
     start: &dyn Fn() -> io::Result<()>,
 ) -> io::Result<()> {
     let mut client = Client::connect_or_start(root, start)?;
-    client.request(&Message::JobFinished {
+    client.request(&Request::JobFinished {
         workspace: workspace.to_path_buf(),
         id,
     })?;

@@ -14,4 +14,4 @@ pub mod endpoint;
 pub mod protocol;
 
 pub use client::Client;
-pub use protocol::Message;
+pub use protocol::{Reply, Request};

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use bgjobs_store::Job;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Protocol version carried by every message.
@@ -14,10 +14,10 @@ pub const VERSION: u32 = 1;
 /// ends the connection.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// Every message of the protocol.
+/// What a client sends the daemon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Message {
+pub enum Request {
     /// Greeting; the daemon answers with its own pid.
     Hello {
         /// Sender's pid.
@@ -48,24 +48,38 @@ pub enum Message {
         #[serde(default)]
         waiter: Option<String>,
     },
-    /// Sent to a subscriber replaced by a newer one with the same waiter key.
-    Superseded,
-    /// Pushed to subscribers: a job reached a final status (as the store says).
+    /// Ask for the daemon's state.
+    Status,
+    /// Ask the daemon to exit.
+    Shutdown,
+}
+
+/// What the daemon sends a client: a reply to its request, or a push to a
+/// subscriber.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Reply {
+    /// The daemon's greeting, with its pid.
+    Hello {
+        /// The daemon's pid.
+        #[serde(default)]
+        pid: Option<u32>,
+    },
+    /// Pushed to subscribers: job `id` of `workspace` reached a final status
+    /// (as the store says). A wake-up: the subscriber reads the record.
     Event {
         /// Canonical workspace path.
         workspace: PathBuf,
-        /// The job's final record.
-        job: Box<Job>,
+        /// Job id.
+        id: u64,
     },
-    /// Ask for the daemon's state.
-    Status,
+    /// Sent to a subscriber replaced by a newer one with the same waiter key.
+    Superseded,
     /// The daemon's state.
     StatusReply {
         /// What it reports.
         status: DaemonStatus,
     },
-    /// Ask the daemon to exit.
-    Shutdown,
     /// A request was carried out.
     Ok,
     /// A request was refused; the daemon closes the connection after this when
@@ -100,21 +114,15 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    v: u32,
-    #[serde(flatten)]
-    message: Message,
-}
-
-/// Encode `message` as one line, newline included. A message that cannot be
-/// serialised is an error for the sender, never an empty object on the wire.
-pub fn encode(message: &Message) -> std::io::Result<Vec<u8>> {
+/// Encode `message` (a [`Request`] or a [`Reply`]) as one line, newline
+/// included. A message that cannot be serialised is an error for the sender,
+/// never an empty object on the wire.
+pub fn encode<T: Serialize>(message: &T) -> std::io::Result<Vec<u8>> {
     #[derive(Serialize)]
-    struct Out<'a> {
+    struct Out<'a, T> {
         v: u32,
         #[serde(flatten)]
-        message: &'a Message,
+        message: &'a T,
     }
     let mut line = serde_json::to_vec(&Out {
         v: VERSION,
@@ -124,9 +132,17 @@ pub fn encode(message: &Message) -> std::io::Result<Vec<u8>> {
     Ok(line)
 }
 
-/// Decode one line (without its newline). The error says what is wrong, for
-/// the `error` reply.
-pub fn decode(line: &[u8]) -> Result<Message, String> {
+/// Decode one line (without its newline) as a [`Request`] (the daemon's
+/// side) or a [`Reply`] (a client's). The error says what is wrong, for the
+/// `error` reply.
+pub fn decode<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
+    #[derive(Deserialize)]
+    struct Envelope<T> {
+        #[allow(dead_code)] // checked below, before the message is parsed
+        v: u32,
+        #[serde(flatten)]
+        message: T,
+    }
     if line.len() >= MAX_LINE {
         return Err(format!("line longer than {MAX_LINE} bytes"));
     }
@@ -141,7 +157,7 @@ pub fn decode(line: &[u8]) -> Result<Message, String> {
         }
         None => return Err("missing protocol version \"v\"".into()),
     }
-    let envelope: Envelope =
+    let envelope: Envelope<T> =
         serde_json::from_value(value).map_err(|e| format!("invalid message: {e}"))?;
     Ok(envelope.message)
 }
@@ -153,22 +169,18 @@ mod tests {
     #[test]
     fn round_trip() {
         for message in [
-            Message::Hello { pid: Some(7) },
-            Message::JobFinished {
+            Request::Hello { pid: Some(7) },
+            Request::JobFinished {
                 workspace: "/w".into(),
                 id: 3,
             },
-            Message::Subscribe {
+            Request::Subscribe {
                 workspace: "/w".into(),
                 ids: vec![1, 2],
                 session: None,
                 waiter: None,
             },
-            Message::Status,
-            Message::Ok,
-            Message::Error {
-                message: "no".into(),
-            },
+            Request::Status,
         ] {
             let line = encode(&message).unwrap();
             assert!(line.ends_with(b"\n"));
@@ -177,23 +189,41 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(&line)
             );
-            assert_eq!(decode(&line[..line.len() - 1]).unwrap(), message);
+            assert_eq!(decode::<Request>(&line[..line.len() - 1]).unwrap(), message);
         }
+        for message in [
+            Reply::Ok,
+            Reply::Event {
+                workspace: "/w".into(),
+                id: 3,
+            },
+            Reply::Error {
+                message: "no".into(),
+            },
+        ] {
+            let line = encode(&message).unwrap();
+            assert_eq!(decode::<Reply>(&line[..line.len() - 1]).unwrap(), message);
+        }
+        // A reply is no request, and the other way round.
+        assert!(decode::<Request>(br#"{"v":1,"type":"ok"}"#).is_err());
+        assert!(decode::<Reply>(br#"{"v":1,"type":"shutdown"}"#).is_err());
     }
 
     #[test]
     fn bad_lines_are_named() {
-        assert!(decode(b"{not json").unwrap_err().contains("malformed"));
-        assert!(decode(br#"{"type":"status"}"#)
+        assert!(decode::<Request>(b"{not json")
+            .unwrap_err()
+            .contains("malformed"));
+        assert!(decode::<Request>(br#"{"type":"status"}"#)
             .unwrap_err()
             .contains("version"));
-        assert!(decode(br#"{"v":2,"type":"status"}"#)
+        assert!(decode::<Request>(br#"{"v":2,"type":"status"}"#)
             .unwrap_err()
             .contains("version 2"));
-        assert!(decode(br#"{"v":1,"type":"launch_missiles"}"#)
+        assert!(decode::<Request>(br#"{"v":1,"type":"launch_missiles"}"#)
             .unwrap_err()
             .contains("launch_missiles"));
-        assert!(decode(&vec![b' '; MAX_LINE])
+        assert!(decode::<Request>(&vec![b' '; MAX_LINE])
             .unwrap_err()
             .contains("longer"));
     }

@@ -1,21 +1,23 @@
 //! Property tests of the wire protocol (`bgjobs_notifier::protocol`).
 //!
-//! - `decode` never panics, whatever the bytes, and refuses every line of
-//!   `MAX_LINE` bytes or more, even one that is otherwise a valid message.
-//! - Every message round-trips: `decode(encode(m))` (newline stripped) is `m`.
+//! - `decode` never panics, whatever the bytes, as a request or a reply, and
+//!   refuses every line of `MAX_LINE` bytes or more, even one that is
+//!   otherwise a valid message.
+//! - Every request and reply round-trips: `decode(encode(m))` (newline
+//!   stripped) is `m`.
 //! - A valid line with junk after it is an error — at most trailing JSON
 //!   whitespace is tolerated, and then it is the same message — never a
 //!   different valid message.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the test failing
 
-// The Job strategy is shared with the store's property tests.
+// The text strategy is shared with the store's property tests.
 #[path = "../../store/tests/strategy/mod.rs"]
 mod strategy;
 
 use std::path::PathBuf;
 
-use bgjobs_notifier::protocol::{decode, encode, DaemonStatus, Message, MAX_LINE};
+use bgjobs_notifier::protocol::{decode, encode, DaemonStatus, Reply, Request, MAX_LINE};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
@@ -49,41 +51,64 @@ fn daemon_status() -> impl Strategy<Value = DaemonStatus> {
         )
 }
 
+/// A request or a reply: every message on the wire.
+#[derive(Debug, Clone, PartialEq)]
+enum Message {
+    Request(Request),
+    Reply(Reply),
+}
+
 /// Every kind of message, with any field values.
 fn message() -> impl Strategy<Value = Message> {
-    prop_oneof![
-        option::of(any::<u32>()).prop_map(|pid| Message::Hello { pid }),
-        (path(), any::<u64>()).prop_map(|(workspace, id)| Message::JobFinished { workspace, id }),
+    let request = prop_oneof![
+        option::of(any::<u32>()).prop_map(|pid| Request::Hello { pid }),
+        (path(), any::<u64>()).prop_map(|(workspace, id)| Request::JobFinished { workspace, id }),
         (
             path(),
             vec(any::<u64>(), 0..5),
             option::of(strategy::text()),
             option::of(strategy::text()),
         )
-            .prop_map(|(workspace, ids, session, waiter)| Message::Subscribe {
+            .prop_map(|(workspace, ids, session, waiter)| Request::Subscribe {
                 workspace,
                 ids,
                 session,
                 waiter,
             }),
-        Just(Message::Superseded),
-        (path(), strategy::job()).prop_map(|(workspace, job)| Message::Event {
-            workspace,
-            job: Box::new(job),
-        }),
-        Just(Message::Status),
-        daemon_status().prop_map(|status| Message::StatusReply { status }),
-        Just(Message::Shutdown),
-        Just(Message::Ok),
-        strategy::text().prop_map(|message| Message::Error { message }),
+        Just(Request::Status),
+        Just(Request::Shutdown),
+    ];
+    let reply = prop_oneof![
+        option::of(any::<u32>()).prop_map(|pid| Reply::Hello { pid }),
+        Just(Reply::Superseded),
+        (path(), any::<u64>()).prop_map(|(workspace, id)| Reply::Event { workspace, id }),
+        daemon_status().prop_map(|status| Reply::StatusReply { status }),
+        Just(Reply::Ok),
+        strategy::text().prop_map(|message| Reply::Error { message }),
+    ];
+    prop_oneof![
+        request.prop_map(Message::Request),
+        reply.prop_map(Message::Reply)
     ]
 }
 
 /// `encode(m)` without its newline.
 fn line(m: &Message) -> Vec<u8> {
-    let mut line = encode(m).expect("every message serialises");
+    let mut line = match m {
+        Message::Request(r) => encode(r),
+        Message::Reply(r) => encode(r),
+    }
+    .expect("every message serialises");
     assert_eq!(line.pop(), Some(b'\n'));
     line
+}
+
+/// Decode `bytes` as the kind of message `like` is.
+fn decode_like(like: &Message, bytes: &[u8]) -> Result<Message, String> {
+    match like {
+        Message::Request(_) => decode::<Request>(bytes).map(Message::Request),
+        Message::Reply(_) => decode::<Reply>(bytes).map(Message::Reply),
+    }
 }
 
 /// Bytes after a line: anything, or things that look like more JSON.
@@ -104,7 +129,8 @@ proptest! {
     /// always refused.
     #[test]
     fn decode_never_panics(bytes in vec(any::<u8>(), 0..512)) {
-        let _ = decode(&bytes);
+        let _ = decode::<Request>(&bytes);
+        let _ = decode::<Reply>(&bytes);
     }
 
     /// Text that looks like JSON messages, to get past the JSON parser.
@@ -112,7 +138,8 @@ proptest! {
     fn decode_never_panics_on_jsonish(
         text in "\\{(\"(v|type|pid|id|ids|job|workspace|status|session)\":[ 0-9a-z\"\\[\\]{},.:-]{0,12},?){0,4}\\}",
     ) {
-        let _ = decode(text.as_bytes());
+        let _ = decode::<Request>(text.as_bytes());
+        let _ = decode::<Reply>(text.as_bytes());
     }
 
     /// A line of `MAX_LINE` bytes or more is refused, even when it is a
@@ -123,7 +150,7 @@ proptest! {
         let pad = vec![b' '; (MAX_LINE + extra).saturating_sub(body.len())];
         let long = if pad_before { [pad, body].concat() } else { [body, pad].concat() };
         prop_assert!(long.len() >= MAX_LINE);
-        prop_assert!(decode(&long).is_err());
+        prop_assert!(decode_like(&m, &long).is_err());
     }
 
     /// Every message comes back as itself.
@@ -133,7 +160,7 @@ proptest! {
         prop_assume!(line.len() < MAX_LINE);
         prop_assert!(line.starts_with(b"{\"v\":1,\"type\":\""), "{}", String::from_utf8_lossy(&line));
         prop_assert!(!line.contains(&b'\n'));
-        prop_assert_eq!(decode(&line).unwrap(), m);
+        prop_assert_eq!(decode_like(&m, &line).unwrap(), m);
     }
 
     /// Junk after a valid line never turns it into another valid message.
@@ -142,7 +169,7 @@ proptest! {
         let line = line(&m);
         let longer = [line.as_slice(), &junk].concat();
         prop_assume!(longer.len() < MAX_LINE);
-        match decode(&longer) {
+        match decode_like(&m, &longer) {
             Err(_) => {}
             Ok(decoded) => {
                 prop_assert!(

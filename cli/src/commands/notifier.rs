@@ -4,7 +4,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use bgjobs_notifier::daemon::{self, Exit, Options};
-use bgjobs_notifier::{desktop, Client, Message};
+use bgjobs_notifier::{desktop, Client, Reply, Request};
 use bgjobs_store::{Config, StateRoot};
 
 use crate::args::NotifierCommand;
@@ -58,10 +58,10 @@ fn run_foreground(root: StateRoot) -> Outcome {
 }
 
 fn hello(client: &mut Client) -> io::Result<u32> {
-    match client.request(&Message::Hello {
+    match client.request(&Request::Hello {
         pid: Some(std::process::id()),
     })? {
-        Message::Hello { pid: Some(pid) } => Ok(pid),
+        Reply::Hello { pid: Some(pid) } => Ok(pid),
         other => Err(io::Error::other(format!("unexpected reply {other:?}"))),
     }
 }
@@ -84,7 +84,7 @@ fn stop(root: &StateRoot) -> Outcome {
         return Ok(0);
     };
     client
-        .request(&Message::Shutdown)
+        .request(&Request::Shutdown)
         .map_err(|e| Failure::error(format!("the notifier did not stop: {e}")))?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while Client::connect(root).is_ok() {
@@ -100,9 +100,9 @@ fn stop(root: &StateRoot) -> Outcome {
 }
 
 fn status(root: &StateRoot, json: bool) -> Outcome {
-    let reply = Client::connect(root).and_then(|mut c| c.request(&Message::Status));
+    let reply = Client::connect(root).and_then(|mut c| c.request(&Request::Status));
     let status = match reply {
-        Ok(Message::StatusReply { status }) => status,
+        Ok(Reply::StatusReply { status }) => status,
         _ => {
             if json {
                 output::json(&serde_json::json!({ "running": false }))?;

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{delivery, Shared, Subscriber};
 use crate::endpoint;
-use crate::protocol::{decode, encode, DaemonStatus, Message, MAX_LINE};
+use crate::protocol::{decode, encode, DaemonStatus, Reply, Request, MAX_LINE};
 
 /// A client must say something this soon after connecting.
 const FIRST_MESSAGE: Duration = Duration::from_secs(10);
@@ -22,7 +22,7 @@ const OUTBOX: usize = 64;
 pub async fn serve(stream: Stream, shared: Arc<Shared>) {
     let stream = Arc::new(stream);
     if !endpoint::peer_allowed(&stream) {
-        let refusal = Message::Error {
+        let refusal = Reply::Error {
             message: "refused: this notifier serves only its own user".into(),
         };
         if let Ok(line) = encode(&refusal) {
@@ -32,7 +32,7 @@ pub async fn serve(stream: Stream, shared: Arc<Shared>) {
     }
     shared.lock().connections += 1;
     shared.touch();
-    let (tx, mut rx) = mpsc::channel::<Message>(OUTBOX);
+    let (tx, mut rx) = mpsc::channel::<Reply>(OUTBOX);
     let send = stream.clone();
     let writer = tokio::spawn(async move {
         while let Some(message) = rx.recv().await {
@@ -61,7 +61,7 @@ pub async fn serve(stream: Stream, shared: Arc<Shared>) {
 async fn read_loop(
     recv: &Stream,
     shared: &Arc<Shared>,
-    tx: &mpsc::Sender<Message>,
+    tx: &mpsc::Sender<Reply>,
     subscription: &mut Option<u64>,
 ) {
     let mut buf: Vec<u8> = Vec::new();
@@ -71,28 +71,29 @@ async fn read_loop(
             Ok(Some(line)) => line,
             Ok(None) => return, // closed, or silent too long
             Err(problem) => {
-                let _ = tx.send(Message::Error { message: problem }).await;
+                let _ = tx.send(Reply::Error { message: problem }).await;
                 return;
             }
         };
         first = false;
         shared.touch();
-        let message = match decode(&line) {
+        // A reply-shaped line (`ok`, `event`...) is no request: refused here.
+        let message = match decode::<Request>(&line) {
             Ok(message) => message,
             Err(problem) => {
-                let _ = tx.send(Message::Error { message: problem }).await;
+                let _ = tx.send(Reply::Error { message: problem }).await;
                 return;
             }
         };
         let reply = match message {
-            Message::Hello { .. } => Message::Hello {
+            Request::Hello { .. } => Reply::Hello {
                 pid: Some(std::process::id()),
             },
-            Message::JobFinished { workspace, id } => {
+            Request::JobFinished { workspace, id } => {
                 shared.work.notify_one();
                 delivery::job_finished(shared, &workspace, id).await
             }
-            Message::Subscribe {
+            Request::Subscribe {
                 workspace,
                 ids,
                 session,
@@ -104,7 +105,7 @@ async fn read_loop(
                     inner.subscribers.retain(|_, old| {
                         let replaced = old.waiter.as_ref() == Some(key);
                         if replaced {
-                            let _ = old.tx.try_send(Message::Superseded);
+                            let _ = old.tx.try_send(Reply::Superseded);
                         }
                         !replaced
                     });
@@ -123,11 +124,11 @@ async fn read_loop(
                         tx: tx.clone(),
                     },
                 );
-                Message::Ok
+                Reply::Ok
             }
-            Message::Status => {
+            Request::Status => {
                 let inner = shared.lock();
-                Message::StatusReply {
+                Reply::StatusReply {
                     status: DaemonStatus {
                         running: true,
                         pid: std::process::id(),
@@ -139,21 +140,9 @@ async fn read_loop(
                     },
                 }
             }
-            Message::Shutdown => {
-                let _ = tx.send(Message::Ok).await;
+            Request::Shutdown => {
+                let _ = tx.send(Reply::Ok).await;
                 shared.shutdown.notify_one();
-                return;
-            }
-            other => {
-                let kind = serde_json::to_value(&other)
-                    .ok()
-                    .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
-                    .unwrap_or_default();
-                let _ = tx
-                    .send(Message::Error {
-                        message: format!("a client may not send {kind:?}"),
-                    })
-                    .await;
                 return;
             }
         };

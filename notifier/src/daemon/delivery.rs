@@ -10,13 +10,13 @@ use bgjobs_store::{Job, Store};
 
 use super::Shared;
 use crate::desktop;
-use crate::protocol::Message;
+use crate::protocol::Reply;
 
 /// Handle a worker's `job_finished`: re-read the record and deliver only if
 /// the store shows a final status. The store work (reads, the delivery's
 /// fsyncs, a broker teardown of up to seconds) runs on the blocking pool, so
 /// the event loop goes on serving every other connection and wake-up.
-pub async fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Message {
+pub async fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Reply {
     let (shared, workspace) = (shared.clone(), workspace.to_path_buf());
     let handled = tokio::task::spawn_blocking(move || {
         let reply = finished(&shared, &workspace, id);
@@ -26,28 +26,28 @@ pub async fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Me
         }
         reply
     });
-    handled.await.unwrap_or_else(|e| Message::Error {
+    handled.await.unwrap_or_else(|e| Reply::Error {
         message: format!("handling the end of job {id} failed: {e}"),
     })
 }
 
 /// [`job_finished`]'s work, off the event loop.
-fn finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Message {
+fn finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Reply {
     let Some(store) = store_for(shared, workspace) else {
-        return Message::Error {
+        return Reply::Error {
             message: format!("no bgjobs workspace at {}", workspace.display()),
         };
     };
     match store.get(id) {
-        Ok(job) if job.status.is_active() => Message::Error {
+        Ok(job) if job.status.is_active() => Reply::Error {
             message: format!("job {id} has not finished; nothing done"),
         },
         Ok(job) => {
             // Waiters first, then the fsyncs that record the delivery.
             deliver(shared, &store, job);
-            Message::Ok
+            Reply::Ok
         }
-        Err(e) => Message::Error {
+        Err(e) => Reply::Error {
             message: e.to_string(),
         },
     }
@@ -179,9 +179,9 @@ fn wake(shared: &Shared, workspace: &Path, job: &Job) {
                 true
             };
         if wanted {
-            let _ = sub.tx.try_send(Message::Event {
+            let _ = sub.tx.try_send(Reply::Event {
                 workspace: workspace.to_path_buf(),
-                job: Box::new(job.clone()),
+                id: job.id,
             });
         }
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Notify};
 
 use crate::endpoint::{notifier_dir, Endpoint};
-use crate::protocol::Message;
+use crate::protocol::Reply;
 
 /// How often the daemon looks for dead workers while jobs are running.
 const LIVENESS_SWEEP: Duration = Duration::from_secs(5);
@@ -100,7 +100,7 @@ pub(crate) struct Subscriber {
     pub ids: Vec<u64>,
     pub session: Option<String>,
     pub waiter: Option<String>,
-    pub tx: mpsc::Sender<Message>,
+    pub tx: mpsc::Sender<Reply>,
 }
 
 #[derive(Default)]
