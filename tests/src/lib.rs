@@ -323,6 +323,20 @@ impl TestEnv {
         home
     }
 
+    /// Point `cmd` at the test's home ([`TestEnv::user_home`]), where
+    /// `install claude` finds the user's Claude Code settings. Windows finds
+    /// a home from the user's profile, not from a variable: there the Claude
+    /// Code configuration directory is named outright (`CLAUDE_CONFIG_DIR`,
+    /// which Claude Code itself honours too).
+    pub fn with_user_home<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        let home = self.user_home();
+        cmd.env("HOME", &home).env("USERPROFILE", &home);
+        if cfg!(windows) {
+            cmd.env("CLAUDE_CONFIG_DIR", home.join(".claude"));
+        }
+        cmd
+    }
+
     /// `run -b [OPTS] -- CMD`: start a background job, return its id.
     #[track_caller]
     /// Wait until job `id` is final and the notifier has recorded its

@@ -9,10 +9,8 @@ use bgjobs_tests::*;
 /// `bgjobs ARGS` with the test's home, desktop notifications off, and
 /// `path` as `PATH`.
 fn run(env: &TestEnv, args: &[&str], path: &std::ffi::OsStr) -> Output {
-    let home = env.user_home();
     let mut cmd = env.bgjobs(args);
-    cmd.env("HOME", &home)
-        .env("USERPROFILE", &home)
+    env.with_user_home(&mut cmd)
         .env("BGJOBS_DESKTOP", "0")
         .env("PATH", path);
     output(cmd)

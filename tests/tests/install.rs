@@ -15,11 +15,8 @@ use bgjobs_tests::*;
 
 /// `bgjobs ARGS` with HOME pointing into the test and this bgjobs on PATH.
 fn run(env: &TestEnv, args: &[&str]) -> Output {
-    let home = env.user_home();
     let mut cmd = env.bgjobs(args);
-    cmd.env("HOME", &home)
-        .env("USERPROFILE", &home)
-        .env("PATH", path_with_bgjobs());
+    env.with_user_home(&mut cmd).env("PATH", path_with_bgjobs());
     output(cmd)
 }
 
@@ -196,11 +193,8 @@ fn project_and_local_scopes_write_the_workspace_settings() {
     let local = env.ws.join(".claude").join("settings.local.json");
 
     for (scope, path) in [("project", &project), ("local", &local)] {
-        let home = env.user_home();
         let mut cmd = env.bgjobs_in(&sub, &["install", "claude", "--scope", scope]);
-        cmd.env("HOME", &home)
-            .env("USERPROFILE", &home)
-            .env("PATH", path_with_bgjobs());
+        env.with_user_home(&mut cmd).env("PATH", path_with_bgjobs());
         ok(cmd);
         let settings = read_json(path);
         assert_eq!(settings["hooks"], plugin_hooks()["hooks"], "{scope}");
@@ -255,10 +249,7 @@ fn install_writes_the_absolute_path_when_bgjobs_on_path_is_not_this_binary() {
         ("another bgjobs first", elsewhere),
     ] {
         let mut cmd = env.bgjobs(&["install", "claude"]);
-        let home = env.user_home();
-        cmd.env("HOME", &home)
-            .env("USERPROFILE", &home)
-            .env("PATH", &search);
+        env.with_user_home(&mut cmd).env("PATH", &search);
         let said = ok(cmd);
         assert!(said.contains("the hooks run"), "{case}: {said}");
         let settings = read_json(&path);
@@ -297,4 +288,20 @@ fn install_no_adopt_leaves_out_the_pretooluse_hook() {
     let once = std::fs::read(&path).unwrap();
     run_ok(&env, &["install", "claude", "--no-adopt"]);
     assert_eq!(std::fs::read(&path).unwrap(), once, "idempotent");
+}
+
+/// The user scope is Claude Code's configuration directory as Claude Code
+/// finds it: `CLAUDE_CONFIG_DIR` when set, else `.claude` in the home.
+#[test]
+fn the_user_scope_follows_claude_config_dir() {
+    let env = TestEnv::new();
+    let config_dir = env.root.join("claude-config");
+    let mut cmd = env.bgjobs(&["install", "claude"]);
+    env.with_user_home(&mut cmd)
+        .env("CLAUDE_CONFIG_DIR", &config_dir)
+        .env("PATH", path_with_bgjobs());
+    ok(cmd);
+    let settings = read_json(&config_dir.join("settings.json"));
+    assert_eq!(settings["hooks"], plugin_hooks()["hooks"]);
+    assert!(!user_settings(&env).exists(), "wrote into the home too");
 }

@@ -148,6 +148,17 @@ pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     Ok(0)
 }
 
+/// Claude Code's configuration directory, as Claude Code finds it:
+/// `CLAUDE_CONFIG_DIR`, else `.claude` in the home directory.
+fn claude_config_dir() -> Result<PathBuf, Failure> {
+    if let Some(dir) = std::env::var_os("CLAUDE_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = directories::BaseDirs::new()
+        .ok_or_else(|| Failure::error("cannot find the home directory"))?;
+    Ok(home.home_dir().join(".claude"))
+}
+
 /// Whether a hook group holds one of our entries.
 fn holds_ours(group: &Value) -> bool {
     group
@@ -200,11 +211,7 @@ pub fn uninstall(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
 
 pub(crate) fn settings_path(workspace: Option<PathBuf>, scope: Scope) -> Result<PathBuf, Failure> {
     if scope == Scope::User {
-        let home = std::env::var_os("HOME")
-            .or_else(|| std::env::var_os("USERPROFILE"))
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| Failure::error("cannot find the home directory: set HOME"))?;
-        return Ok(PathBuf::from(home).join(".claude").join("settings.json"));
+        return Ok(claude_config_dir()?.join("settings.json"));
     }
     let project = workspace::resolve(&WorkspaceHints::from_env(workspace)?)?;
     let file = if scope == Scope::Project {
