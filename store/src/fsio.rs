@@ -65,6 +65,30 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// Replace the file at `path` with `bytes`, durably, outside any workspace
+/// lock (a file of another program, such as Claude Code's settings): the
+/// temp file is named after `path` (`<name>.bgjobs-tmp`), so writers of
+/// different files never share one. A reader sees the old content or the
+/// new, never a torn file.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default();
+    let mut temp = name.to_owned();
+    temp.push(".bgjobs-tmp");
+    let tmp = dir.join(temp);
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    let mut file = open_private(&tmp, &opts).at("cannot create", &tmp)?;
+    file.write_all(bytes).at("cannot write", &tmp)?;
+    file.sync_all().at("cannot sync", &tmp)?;
+    drop(file);
+    platform::replace(&tmp, path).at("cannot replace", path)?;
+    platform::sync_dir(dir).at("cannot sync directory", dir)
+}
+
 /// Atomically replace `dest` with `src` (on Windows, retrying briefly while
 /// a reader holds `dest` open).
 pub fn replace(src: &Path, dest: &Path) -> std::io::Result<()> {

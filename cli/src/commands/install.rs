@@ -257,7 +257,7 @@ fn backup_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Write atomically (temp file and rename) so a crash never leaves Claude
+/// Write durably and atomically (`fsio`) so a crash never leaves Claude
 /// Code a torn settings file.
 fn write_settings(path: &Path, settings: &Value) -> Result<(), Failure> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -266,9 +266,6 @@ fn write_settings(path: &Path, settings: &Value) -> Result<(), Failure> {
     let mut text =
         serde_json::to_string_pretty(settings).map_err(|e| Failure::error(e.to_string()))?;
     text.push('\n');
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".bgjobs-tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    bgjobs_store::fsio::write_file_atomic(path, text.as_bytes())
+        .map_err(|e| Failure::error(e.to_string()))
 }
