@@ -141,17 +141,26 @@ fn deliver(shared: &Arc<Shared>, store: &Store, job: Job) -> bool {
 fn record(shared: &Arc<Shared>, store: &Store, job: Job) -> bool {
     let want_desktop = shared.options.desktop.is_some() && job.background;
     let mut claimed = false;
+    let mut first = false;
+    // Checked again under the lock: a report and a sweep may deliver the
+    // same end at once, and only the first records it.
     let recorded = store.update(job.id, |j| {
+        if j.deliveries.notified_at.is_some() {
+            return;
+        }
         let now = Timestamp::now();
         if want_desktop && j.deliveries.desktop_at.is_none() {
             j.deliveries.desktop_at = Some(now);
             claimed = true;
         }
         j.deliveries.notified_at = Some(now);
+        first = true;
     });
     match recorded {
         Ok(job) => {
-            shared.lock().deliveries += 1;
+            if first {
+                shared.lock().deliveries += 1;
+            }
             if claimed {
                 queue_desktop(shared, job);
             }

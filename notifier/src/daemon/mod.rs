@@ -186,15 +186,20 @@ async fn serve(options: Options, endpoint: &Endpoint, dir: &std::path::Path) -> 
             }
             Some(again) = swept.recv() => {
                 sweeping = false;
-                sweep_at = again.then(|| Instant::now() + LIVENESS_SWEEP);
+                // Keep a look asked for while this one ran (a report, a
+                // subscription): it may be for a job this one did not see.
+                if again {
+                    sweep_at.get_or_insert_with(|| Instant::now() + LIVENESS_SWEEP);
+                }
                 let last = shared.lock().last_activity.unwrap_or_else(Instant::now);
                 let connections = shared.lock().connections;
-                if !again && connections == 0 && last.elapsed() >= idle {
+                if sweep_at.is_none() && connections == 0 && last.elapsed() >= idle {
                     break;
                 }
             }
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)), if !sweeping => {
                 sweeping = true;
+                sweep_at = None;
                 sweep(&shared);
             }
         }
