@@ -8,16 +8,17 @@ use bgjobs_store::{Job, Status, Store};
 
 use crate::failure::Failure;
 
-/// The workspace's queued and running jobs (of `session` when given).
-pub fn active_jobs(store: &Store, session: Option<&str>) -> Result<Vec<u64>, Failure> {
-    let mut ids = Vec::new();
+/// The workspace's queued and running jobs (of `session` when given), as
+/// they are now (a job whose worker is gone is recorded lost and left out).
+pub fn active_jobs(store: &Store, session: Option<&str>) -> Result<Vec<Job>, Failure> {
+    let mut jobs = Vec::new();
     for id in store.active_ids()? {
         match store.get(id) {
             Ok(job)
                 if job.status.is_active()
                     && (session.is_none() || job.session_id.as_deref() == session) =>
             {
-                ids.push(id)
+                jobs.push(job)
             }
             Ok(_) | Err(bgjobs_store::Error::UnknownJob(_)) => {}
             // Moved aside and reported; it must not stop the others.
@@ -25,7 +26,12 @@ pub fn active_jobs(store: &Store, session: Option<&str>) -> Result<Vec<u64>, Fai
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(ids)
+    Ok(jobs)
+}
+
+/// Their ids.
+pub fn ids(jobs: &[Job]) -> Vec<u64> {
+    jobs.iter().map(|j| j.id).collect()
 }
 
 /// How one cancel went.

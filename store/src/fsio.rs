@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 
@@ -48,45 +48,82 @@ pub fn write_atomic_with(
     bytes: &[u8],
     durability: Durability,
 ) -> Result<()> {
-    let tmp = dir.join(TEMP_NAME);
-    let dest = dir.join(name);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    let mut file = open_private(&tmp, &opts).at("cannot create", &tmp)?;
-    file.write_all(bytes).at("cannot write", &tmp)?;
-    if durability == Durability::Durable {
-        file.sync_all().at("cannot sync", &tmp)?;
-    }
-    drop(file);
-    platform::replace(&tmp, &dest).at("cannot replace", &dest)?;
-    if durability == Durability::Durable {
-        platform::sync_dir(dir).at("cannot sync directory", dir)?;
-    }
-    Ok(())
+    let mut staged = Staged::at(dir.join(TEMP_NAME), dir.join(name))?;
+    staged.write_all(bytes)?;
+    staged.commit(durability).map(drop)
 }
 
 /// Replace the file at `path` with `bytes`, durably, outside any workspace
-/// lock (a file of another program, such as Claude Code's settings): the
-/// temp file is named after `path` (`<name>.bgjobs-tmp`), so writers of
-/// different files never share one. A reader sees the old content or the
-/// new, never a torn file.
+/// lock (a file of another program, such as Claude Code's settings). A
+/// reader sees the old content or the new, never a torn file.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
+    let mut staged = Staged::beside(path)?;
+    staged.write_all(bytes)?;
+    staged.commit(Durability::Durable).map(drop)
+}
+
+/// New content for a file, written to a temp file beside it and put in its
+/// place by [`Staged::commit`]: the one implementation of an atomic replace.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    dest: PathBuf,
+    file: File,
+}
+
+impl Staged {
+    /// Stage new content for `dest` in the temp file `tmp`, which must be
+    /// in the same directory (a rename does not cross file systems).
+    pub fn at(tmp: PathBuf, dest: PathBuf) -> Result<Self> {
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        let file = open_private(&tmp, &opts).at("cannot create", &tmp)?;
+        Ok(Self { tmp, dest, file })
+    }
+
+    /// Stage new content for `path` outside the workspace lock: the temp
+    /// file is named after it (`<name>.bgjobs-tmp`), so writers of
+    /// different files never share one.
+    pub fn beside(path: &Path) -> Result<Self> {
+        let mut temp = path.file_name().unwrap_or_default().to_owned();
+        temp.push(".bgjobs-tmp");
+        Self::at(parent_dir(path).join(temp), path.to_path_buf())
+    }
+
+    /// Append `bytes` to the staged content.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes).at("cannot write", &self.tmp)
+    }
+
+    /// A second handle on the staged content, for a writer that goes on
+    /// appending to the file once it is in place.
+    pub fn handle(&self) -> Result<File> {
+        self.file.try_clone().at("cannot open", &self.tmp)
+    }
+
+    /// Put the staged content in place of the destination (durably: file
+    /// and directory synced before this returns) and hand back the handle,
+    /// positioned at its end. On Windows no other handle on the
+    /// destination may be open.
+    pub fn commit(self, durability: Durability) -> Result<File> {
+        if durability == Durability::Durable {
+            self.file.sync_all().at("cannot sync", &self.tmp)?;
+        }
+        platform::replace(&self.tmp, &self.dest).at("cannot replace", &self.dest)?;
+        if durability == Durability::Durable {
+            let dir = parent_dir(&self.dest);
+            platform::sync_dir(dir).at("cannot sync directory", dir)?;
+        }
+        Ok(self.file)
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
-    };
-    let name = path.file_name().unwrap_or_default();
-    let mut temp = name.to_owned();
-    temp.push(".bgjobs-tmp");
-    let tmp = dir.join(temp);
-    let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    let mut file = open_private(&tmp, &opts).at("cannot create", &tmp)?;
-    file.write_all(bytes).at("cannot write", &tmp)?;
-    file.sync_all().at("cannot sync", &tmp)?;
-    drop(file);
-    platform::replace(&tmp, path).at("cannot replace", path)?;
-    platform::sync_dir(dir).at("cannot sync directory", dir)
+    }
 }
 
 /// Atomically replace `dest` with `src` (on Windows, retrying briefly while

@@ -74,21 +74,20 @@ impl LogWriter {
             "[bgjobs: {} bytes of earlier output dropped; this log keeps the newest output, up to {} bytes]\n",
             self.dropped, self.limit
         );
-        let mut tmp = self.path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let mut out = fsio::open_private(
-            &tmp,
-            File::options().write(true).create(true).truncate(true),
-        )
-        .map_err(io::Error::other)?;
-        out.write_all(note.as_bytes())?;
-        out.write_all(body)?;
-        // Windows refuses to rename over a file that is open: close our
-        // handle on the old log first (the reader above is already closed).
-        // The new content's handle becomes the log's, already at its end.
-        self.file = out;
-        fsio::replace(&tmp, &self.path)?;
+        // The log says what happened to the job; a crash of the machine
+        // makes it no worse than a torn tail, so it is not synced.
+        let mut staged = fsio::Staged::beside(&self.path).map_err(io::Error::other)?;
+        staged
+            .write_all(note.as_bytes())
+            .map_err(io::Error::other)?;
+        staged.write_all(body).map_err(io::Error::other)?;
+        // Windows refuses to rename over a file that is open: our handle on
+        // the old log goes first (the reader above is already closed),
+        // replaced by one on the new content, already at its end.
+        self.file = staged.handle().map_err(io::Error::other)?;
+        staged
+            .commit(fsio::Durability::Volatile)
+            .map_err(io::Error::other)?;
         self.len = (note.len() + body.len()) as u64;
         Ok(())
     }

@@ -34,6 +34,7 @@ use crate::workspace;
 mod index;
 mod listing;
 mod liveness;
+mod told;
 
 use index::Change;
 pub use listing::{ListFilter, Listing, Warning, RECENT_FINISHED};

@@ -36,39 +36,16 @@ fn python() -> PathBuf {
     .clone()
 }
 
-/// Write `text` to a fresh file under the test's root; returns its path.
-fn write_temp(env: &TestEnv, name: &str, text: &str) -> PathBuf {
-    let path = env.root.join(name);
-    std::fs::write(&path, text).expect("write temp file");
-    path
-}
-
-/// Run `bgjobs hook ARGS` from the test process with `payload` on stdin: the
-/// test process is then the session's "Claude Code process", alive
-/// throughout.
-fn hook(env: &TestEnv, args: &[&str], payload: &str) -> Output {
-    let file = write_temp(env, &format!("event-{}.json", unique()), payload);
-    let mut cmd = env.bgjobs(&[&["hook"], args].concat());
-    cmd.stdin(std::fs::File::open(&file).unwrap());
-    output(cmd)
-}
-
-fn unique() -> u64 {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Start a "Claude Code process": python3 that runs `bgjobs hook` with a
 /// SessionStart event for `session` as its child, then lives on (600 s)
 /// until the test kills it. Returns python's pid once the hook has exited 0.
 fn start_claude(env: &TestEnv, session: &str) -> u32 {
-    let n = unique();
-    let payload = write_temp(
-        env,
-        &format!("start-{n}.json"),
-        &hook_event(env, session, "SessionStart", json!({"source": "startup"})),
+    let payload = env.write_temp(
+        hook_event(env, session, "SessionStart", json!({"source": "startup"})).as_bytes(),
     );
-    let code_file = env.root.join(format!("start-{n}.code"));
+    let mut code_file = payload.clone().into_os_string();
+    code_file.push(".code");
+    let code_file = PathBuf::from(code_file);
     let script = "import os, subprocess, sys, time\n\
                   r = subprocess.run(sys.argv[3:], stdin=open(sys.argv[1]))\n\
                   open(sys.argv[2] + '.tmp', 'w').write(str(r.returncode))\n\
@@ -89,22 +66,13 @@ fn start_claude(env: &TestEnv, session: &str) -> u32 {
         std::fs::read_to_string(&code_file).ok()
     });
     assert_eq!(code, "0", "SessionStart from the python parent failed");
-    let session = read_session(env, session);
+    let session = env.session_record(session).expect("the session record");
     assert_eq!(
         session["agent_process"]["pid"].as_u64(),
         Some(u64::from(pid)),
         "the session's agent process is the hook's (non-shell) parent: {session}"
     );
     pid
-}
-
-/// `sessions/<id>.json`, parsed.
-fn read_session(env: &TestEnv, session: &str) -> Value {
-    let path = env
-        .store_dir()
-        .join("sessions")
-        .join(format!("{session}.json"));
-    parse_json(&std::fs::read_to_string(&path).expect("read the session record"))
 }
 
 /// Paths of one broker: its socket (outside its directory, so that removing
@@ -264,8 +232,7 @@ fn wait_reapers_done(env: &TestEnv) {
 
 fn session_end(env: &TestEnv, session: &str) -> Duration {
     let started = Instant::now();
-    let out = hook(
-        env,
+    let out = env.hook(
         &[],
         &hook_event(env, session, "SessionEnd", json!({"reason": "other"})),
     );
@@ -337,7 +304,7 @@ fn session_end_stops_foreground_keeps_background_and_the_last_job_tears_the_brok
 
     let took = session_end(&env, "S");
     eprintln!("SessionEnd returned after {took:?}");
-    let session = read_session(&env, "S");
+    let session = env.session_record("S").expect("the session record");
     assert!(!session["ended_at"].is_null(), "{session}");
     assert_eq!(session["end_reason"], "other", "{session}");
 
@@ -378,8 +345,7 @@ fn session_end_stops_foreground_keeps_background_and_the_last_job_tears_the_brok
 fn broker_outlives_one_session_and_goes_with_the_last_job_after_a_crashed_session() {
     let env = TestEnv::with_config(CONFIG);
     // Session A's Claude Code is the test process; B's is a python process.
-    let out = hook(
-        &env,
+    let out = env.hook(
         &[],
         &hook_event(&env, "A", "SessionStart", json!({"source": "startup"})),
     );
@@ -430,7 +396,7 @@ fn broker_outlives_one_session_and_goes_with_the_last_job_after_a_crashed_sessio
         &paths,
         "B crashed, B's job runs",
     );
-    let session = read_session(&env, "B");
+    let session = env.session_record("B").expect("the session record");
     assert!(
         session["ended_at"].is_null(),
         "no SessionEnd was sent: {session}"
@@ -451,8 +417,7 @@ fn hung_broker_and_hung_shutdown_command_do_not_hold_up_session_end() {
     use std::os::unix::net::UnixStream;
 
     let env = TestEnv::with_config(CONFIG);
-    let out = hook(
-        &env,
+    let out = env.hook(
         &[],
         &hook_event(&env, "S", "SessionStart", json!({"source": "startup"})),
     );
@@ -507,8 +472,7 @@ fn hung_broker_and_hung_shutdown_command_do_not_hold_up_session_end() {
 #[test]
 fn session_end_kills_a_foreground_tree_that_ignores_sigterm() {
     let env = TestEnv::with_config(CONFIG);
-    let out = hook(
-        &env,
+    let out = env.hook(
         &[],
         &hook_event(&env, "S", "SessionStart", json!({"source": "startup"})),
     );
@@ -549,8 +513,7 @@ fn session_end_kills_a_foreground_tree_that_ignores_sigterm() {
 #[test]
 fn broker_teardown_refuses_while_held_and_runs_once_when_raced() {
     let env = TestEnv::with_config(CONFIG);
-    let out = hook(
-        &env,
+    let out = env.hook(
         &[],
         &hook_event(&env, "S", "SessionStart", json!({"source": "startup"})),
     );

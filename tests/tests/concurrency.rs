@@ -90,7 +90,7 @@ fn sixteen_processes_start_800_jobs_without_losing_one() {
             .collect()
     };
     wait_until("no write in flight", DEADLINE, || {
-        let temp = |n: &str| n == ".tmp-write" || n.ends_with(".tmp");
+        let temp = |n: &str| n == ".tmp-write" || n.ends_with(".bgjobs-tmp");
         names().iter().all(|(n, _)| !temp(n)).then_some(())
     });
     for (name, path) in names() {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::args::CancelArgs;
 use crate::context;
 use crate::failure::{Failure, Outcome};
-use crate::jobs::{active_jobs, cancel_many};
+use crate::jobs::{self, active_jobs, cancel_many};
 use crate::output;
 use crate::output::say;
 
@@ -14,9 +14,9 @@ pub fn run(workspace: Option<PathBuf>, args: CancelArgs) -> Outcome {
     let grace = args.grace;
     let store = context::open_store(workspace)?;
     let ids = if args.all {
-        active_jobs(&store, None)?
+        jobs::ids(&active_jobs(&store, None)?)
     } else if let Some(session) = &args.session {
-        active_jobs(&store, Some(session))?
+        jobs::ids(&active_jobs(&store, Some(session))?)
     } else {
         for &id in &args.ids {
             store.get(id)?; // unknown ids fail before anything is cancelled

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use bgjobs_store::time::Timestamp;
 use bgjobs_store::{Created, Job, NewJob, ProcessIdentity, Status, Store};
 
 use crate::args::RunArgs;
@@ -150,11 +149,7 @@ fn claim_told(store: &Store, job: &Job) -> Result<(), Failure> {
         .session(session)?
         .is_none_or(|s| s.agent_process.is_none_or(|p| p.is_alive()));
     if listening {
-        store.update(job.id, |j| {
-            if j.untold() {
-                j.deliveries.told_at = Some(Timestamp::now());
-            }
-        })?;
+        store.claim_told(&[job.id], |j| j.follower == Some(me))?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::args::WaitArgs;
 use crate::context;
 use crate::exit;
 use crate::failure::{Failure, Outcome};
-use crate::jobs::active_jobs;
+use crate::jobs::{self, active_jobs};
 use crate::output;
 use crate::output::say;
 use crate::platform;
@@ -39,7 +39,7 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
     let timeout = args.timeout;
     let store = context::open_store(workspace)?;
     let ids = if args.ids.is_empty() {
-        active_jobs(&store, args.session.as_deref())?
+        jobs::ids(&active_jobs(&store, args.session.as_deref())?)
     } else {
         let mut ids = Vec::new();
         for id in args.ids {

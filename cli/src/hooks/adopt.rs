@@ -252,25 +252,28 @@ pub fn pre_stop(store: &Store, event: &Event) -> Outcome {
         return Ok(0);
     };
     // The stop tool's own result tells the model; nothing more to tell.
-    store.update(job.id, |j| {
-        if j.status.is_active() && j.cancel_requested.is_none() {
-            j.cancel_requested = Some(STOP_REASON.into());
-            j.deliveries.told_at = Some(bgjobs_store::time::Timestamp::now());
-        }
-    })?;
+    mark_stopped(store, job.id, STOP_REASON)?;
     spawn_stopper(store, job.id)?;
     Ok(0)
 }
 
+/// Record that the client stopped the task of active job `id`: its cancel
+/// is asked for, and its end counts as told (the client itself tells the
+/// model that the task was stopped).
+fn mark_stopped(store: &Store, id: u64, reason: &str) -> Result<(), Failure> {
+    store.update(id, |j| {
+        if j.status.is_active() && j.cancel_requested.is_none() {
+            j.cancel_requested = Some(reason.into());
+            j.deliveries.told_at = Some(bgjobs_store::time::Timestamp::now());
+        }
+    })?;
+    Ok(())
+}
+
 /// The session's active job with `key`.
 fn find_active(store: &Store, session: &str, key: &str) -> Result<Option<Job>, Failure> {
-    for id in crate::jobs::active_jobs(store, Some(session))? {
-        let job = store.get(id)?;
-        if job.key.as_deref() == Some(key) {
-            return Ok(Some(job));
-        }
-    }
-    Ok(None)
+    let jobs = crate::jobs::active_jobs(store, Some(session))?;
+    Ok(jobs.into_iter().find(|job| job.key.as_deref() == Some(key)))
 }
 
 fn spawn_stopper(store: &Store, id: u64) -> Result<(), Failure> {
@@ -307,12 +310,7 @@ pub fn stop(workspace: Option<PathBuf>, id: u64, if_deliberate: bool) -> Outcome
             std::thread::sleep(Duration::from_millis(50));
         }
         // The client tells the model itself that the task was stopped.
-        store.update(id, |j| {
-            if j.status.is_active() && j.cancel_requested.is_none() {
-                j.cancel_requested = Some(KILLED_REASON.into());
-                j.deliveries.told_at = Some(bgjobs_store::time::Timestamp::now());
-            }
-        })?;
+        mark_stopped(&store, id, KILLED_REASON)?;
         cancel_one(&store, id, STOP_GRACE, KILLED_REASON)?;
         return Ok(0);
     }

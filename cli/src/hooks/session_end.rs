@@ -29,8 +29,8 @@ pub fn run(store: &Store, event: &Event) -> Outcome {
         s.end_reason = event.reason.clone();
     })?;
     let mut foreground = Vec::new();
-    for id in active_jobs(store, Some(session))? {
-        let job = store.update(id, |j| {
+    for job in active_jobs(store, Some(session))? {
+        let job = store.update(job.id, |j| {
             if j.status.is_active() && !j.background && j.cancel_requested.is_none() {
                 j.cancel_requested = Some(REASON.into());
             }
@@ -39,9 +39,9 @@ pub fn run(store: &Store, event: &Event) -> Outcome {
             continue;
         }
         if let Some(process) = &job.process {
-            tree::request_stop(process, &store.tree_name(id));
+            tree::request_stop(process, &store.tree_name(job.id));
         }
-        foreground.push(id);
+        foreground.push(job.id);
     }
     if !foreground.is_empty() || store.broker()?.is_some() {
         spawn_reaper(store, session, &foreground)?;

@@ -36,10 +36,7 @@ pub fn run(store: &Store, event: &Event) -> Outcome {
         Some("resume" | "clear" | "compact")
     ) {
         let finished = tell::claim_untold(store, &event.session_id)?;
-        let mut running = Vec::new();
-        for id in active_jobs(store, Some(&event.session_id))? {
-            running.push(store.get(id)?);
-        }
+        let running = active_jobs(store, Some(&event.session_id))?;
         if !finished.is_empty() {
             parts.push(tell::describe(&finished));
         }

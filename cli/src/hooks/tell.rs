@@ -3,7 +3,7 @@
 //! defences), under Claude Code's 10,000-character cap.
 
 use bgjobs_store::job::shorten;
-use bgjobs_store::time::{short_duration, Timestamp};
+use bgjobs_store::time::short_duration;
 use bgjobs_store::{Job, Store};
 
 use crate::failure::{Failure, Outcome};
@@ -34,21 +34,9 @@ pub fn run(store: &Store, event: &Event, first: Option<String>) -> Outcome {
 /// Two hooks racing each get a disjoint share. A job whose follower is alive
 /// is left to it: the follower's own exit tells the agent.
 pub fn claim_untold(store: &Store, session: &str) -> Result<Vec<Job>, Failure> {
-    let ids = store.untold_ids(session)?;
-    if ids.is_empty() {
-        return Ok(Vec::new()); // the common case: one small read
-    }
-    let claimed = store.with_lock(|tx| {
-        let mut claimed = Vec::new();
-        for id in ids {
-            let Ok(Some(job)) = tx.job_opt(id) else {
-                continue;
-            };
-            if job.untold() && !job.followed() && job.session_id.as_deref() == Some(session) {
-                claimed.push(tx.apply(job, |j| j.deliveries.told_at = Some(Timestamp::now()))?);
-            }
-        }
-        Ok(claimed)
+    let ids = store.untold_ids(session)?; // the common case: one small read
+    let claimed = store.claim_told(&ids, |job| {
+        !job.followed() && job.session_id.as_deref() == Some(session)
     })?;
     Ok(claimed)
 }
@@ -56,17 +44,7 @@ pub fn claim_untold(store: &Store, session: &str) -> Result<Vec<Job>, Failure> {
 /// Undo [`claim_untold`] for `jobs`: nobody received them after all (the
 /// agent died before it could be told), so a later hook tells them.
 pub fn unclaim(store: &Store, jobs: &[Job]) -> Result<(), Failure> {
-    store.with_lock(|tx| {
-        for job in jobs {
-            if let Ok(Some(current)) = tx.job_opt(job.id) {
-                if current.deliveries.told_at == job.deliveries.told_at {
-                    tx.apply(current, |j| j.deliveries.told_at = None)?;
-                }
-            }
-        }
-        Ok(())
-    })?;
-    Ok(())
+    Ok(store.unclaim_told(jobs)?)
 }
 
 /// Plain facts about ended jobs, bounded.
