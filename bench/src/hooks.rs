@@ -110,11 +110,15 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
         )
     };
     let (foreground, background) = (bash(false), bash(true));
-    let mut probes = [
-        Probe::new("hook floor", || {
-            let payload = prompt.to_string();
+    // The floor: the same payload read by a process that does nothing.
+    let floor = |payload: &serde_json::Value| {
+        let payload = payload.to_string();
+        move || {
             measure::time_success_with_input(&mut fx.floor(), payload.as_bytes()).map(|(t, _)| t)
-        }),
+        }
+    };
+    let mut probes = [
+        Probe::new("hook floor", floor(&prompt)),
         Probe::new("SessionStart", || {
             let start = event(&ws, SESSION, "SessionStart", json!({ "source": "startup" }));
             hook(&start).map(|(took, _)| took)
@@ -160,10 +164,7 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
             let end = event(&ws, &session, "SessionEnd", json!({ "reason": "other" }));
             hook(&end).map(|(took, _)| took)
         }),
-        Probe::new("PreToolUse floor", || {
-            let payload = foreground.to_string();
-            measure::time_success_with_input(&mut fx.floor(), payload.as_bytes()).map(|(t, _)| t)
-        }),
+        Probe::new("PreToolUse floor", floor(&foreground)),
         Probe::new("PreToolUse, foreground", || {
             let (took, out) = hook(&foreground)?;
             if !out.trim().is_empty() {

@@ -409,6 +409,20 @@ impl TestEnv {
         (pid, id)
     }
 
+    /// Jobs of the workspace from `status --all --json`, oldest first
+    /// (none before the store exists).
+    pub fn jobs(&self) -> Vec<Value> {
+        if self.workspace_dirs().is_empty() {
+            return Vec::new();
+        }
+        let mut jobs: Vec<Value> = self.json(&["status", "--all", "--json"])["jobs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        jobs.sort_by_key(|j| j["id"].as_u64());
+        jobs
+    }
+
     /// The helper binary's path as a string, for building job commands.
     pub fn helper(&self) -> String {
         helper_bin().to_string_lossy().into_owned()
@@ -670,6 +684,11 @@ pub fn ok(cmd: Command) -> String {
 
 /// Parse JSON output, showing it when it is not JSON.
 #[track_caller]
+/// How often `needle` occurs in `text`.
+pub fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
 pub fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }

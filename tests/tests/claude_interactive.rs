@@ -13,7 +13,7 @@
 // The tmux harness is compiled into this test crate; it reaches the
 // library's items as `crate::claude`, `crate::poll`, … through these
 // imports (and compiles unchanged as a module of the library itself).
-use bgjobs_tests::{claude, poll, proc, wait_until, DEADLINE};
+use bgjobs_tests::{claude, count, poll, proc, wait_until, DEADLINE};
 #[path = "../src/claude_tmux.rs"]
 mod claude_tmux;
 
@@ -29,10 +29,6 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// How long the client may take to act on what it was given.
 const CLIENT_LIMIT: Duration = Duration::from_secs(30);
 
-fn helper() -> String {
-    bgjobs_tests::helper_bin().to_string_lossy().into_owned()
-}
-
 /// Start the client with `bgjobs` on the Bash tool's `PATH`.
 #[track_caller]
 fn start<'a>(claude: &'a Claude<'a>) -> Tui<'a> {
@@ -43,11 +39,7 @@ fn start<'a>(claude: &'a Claude<'a>) -> Tui<'a> {
 /// variables `vars`.
 #[track_caller]
 fn start_with<'a>(claude: &'a Claude<'a>, vars: &[(&str, &str)]) -> Tui<'a> {
-    let path = format!(
-        "{}:{}",
-        bgjobs_tests::bgjobs_bin().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = bgjobs_tests::path_with_bgjobs();
     Tui::start(claude, |cmd| {
         cmd.env("PATH", &path);
         for (name, value) in vars {
@@ -56,40 +48,16 @@ fn start_with<'a>(claude: &'a Claude<'a>, vars: &[(&str, &str)]) -> Tui<'a> {
     })
 }
 
-/// Jobs of the workspace, oldest first (none before the store exists).
-fn jobs(env: &TestEnv) -> Vec<Value> {
-    if env.workspace_dirs().is_empty() {
-        return Vec::new();
-    }
-    let mut jobs: Vec<Value> = env.status_json()["jobs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    jobs.sort_by_key(|j| j["id"].as_u64());
-    jobs
-}
-
 /// Wait for the only job of the workspace to be recorded; return it.
 #[track_caller]
 fn the_job(tui: &Tui) -> Value {
     let env = tui.claude.env;
     let job = tui.wait_for("the job to be recorded", CLIENT_LIMIT, || {
-        jobs(env).first().cloned()
+        env.jobs().first().cloned()
     });
-    let all = jobs(env);
+    let all = env.jobs();
     assert_eq!(all.len(), 1, "expected one job: {all:?}");
     job
-}
-
-/// The session record `<store>/sessions/<id>.json`.
-#[track_caller]
-fn session_record(env: &TestEnv, session: &str) -> Value {
-    let path = env
-        .store_dir()
-        .join("sessions")
-        .join(format!("{session}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Wait until the session's Stop waiter (`hook --rewake`) is running;
@@ -97,14 +65,14 @@ fn session_record(env: &TestEnv, session: &str) -> Value {
 #[track_caller]
 fn wait_for_waiter(tui: &Tui, session: &str) -> u32 {
     tui.wait_for("the Stop waiter to run", CLIENT_LIMIT, || {
-        let pid = session_record(tui.claude.env, session)["waiter"]["pid"].as_u64()? as u32;
+        let pid = tui
+            .claude
+            .env
+            .session_record(session)
+            .expect("the session record")["waiter"]["pid"]
+            .as_u64()? as u32;
         proc::pid_alive(pid).then_some(pid)
     })
-}
-
-/// How often `needle` occurs in `text`.
-fn count(text: &str, needle: &str) -> usize {
-    text.matches(needle).count()
 }
 
 /// The last message of a request, as JSON text.
@@ -163,7 +131,11 @@ fn an_idle_session_is_woken_once_when_a_job_ends() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
     let gate = env.root.join("gate");
-    let command = format!("bgjobs run -b -- {} wait-file {}", helper(), gate.display());
+    let command = format!(
+        "bgjobs run -b -- {} wait-file {}",
+        env.helper(),
+        gate.display()
+    );
     claude.model.script(
         "main",
         vec![
@@ -215,7 +187,11 @@ fn a_killed_clients_waiter_stands_down_and_the_end_is_told_on_resume() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
     let gate = env.root.join("gate");
-    let command = format!("bgjobs run -b -- {} wait-file {}", helper(), gate.display());
+    let command = format!(
+        "bgjobs run -b -- {} wait-file {}",
+        env.helper(),
+        gate.display()
+    );
     claude.model.script(
         "main",
         vec![
@@ -236,7 +212,7 @@ fn a_killed_clients_waiter_stands_down_and_the_end_is_told_on_resume() {
         .expect("the job's session")
         .to_string();
     let waiter = wait_for_waiter(&tui, &session);
-    let record = session_record(&env, &session);
+    let record = &env.session_record(&session).expect("the session record");
     assert_eq!(
         record["agent_process"]["pid"].as_u64(),
         Some(u64::from(tui.pid)),
@@ -271,7 +247,7 @@ fn a_killed_clients_waiter_stands_down_and_the_end_is_told_on_resume() {
 fn stopping_an_adopted_task_from_the_tasks_dialog_cancels_the_job() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
-    let command = format!("{} sleep 300", helper());
+    let command = format!("{} sleep 300", env.helper());
     claude.model.script(
         "main",
         vec![
@@ -320,7 +296,7 @@ fn a_subagents_adopted_job_survives_the_subagent_in_an_interactive_session() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
     let gate = env.root.join("gate");
-    let command = format!("{} wait-file {}", helper(), gate.display());
+    let command = format!("{} wait-file {}", env.helper(), gate.display());
     claude.model.script(
         "main",
         vec![

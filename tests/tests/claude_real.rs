@@ -10,34 +10,19 @@
 use std::time::Duration;
 
 use bgjobs_tests::claude::{Claude, Step};
-use bgjobs_tests::{helper_bin, json, proc, wait_until, TestEnv, Value, DEADLINE};
+use bgjobs_tests::{count, json, proc, wait_until, TestEnv, Value, DEADLINE};
 
 /// How long one `claude -p` run may take before the test fails (bounds a
 /// hang; it asserts no speed).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 const IGNORED: &str = "needs the real Claude Code client: bash .ci/claude-test";
 
-/// Jobs of the workspace, oldest first.
-fn jobs(env: &TestEnv) -> Vec<Value> {
-    let mut jobs: Vec<Value> = env.status_json()["jobs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    jobs.sort_by_key(|j| j["id"].as_u64());
-    jobs
-}
-
 /// The only job of the workspace.
 #[track_caller]
 fn only_job(env: &TestEnv) -> Value {
-    let all = jobs(env);
+    let all = env.jobs();
     assert_eq!(all.len(), 1, "expected one job: {all:?}");
     all[0].clone()
-}
-
-/// How often `needle` occurs in `text`.
-fn count(text: &str, needle: &str) -> usize {
-    text.matches(needle).count()
 }
 
 /// The client's output file of the (last) background task in `view`.
@@ -59,7 +44,7 @@ fn adopt_then_signal(
     signal: i32,
 ) -> (u64, String) {
     let started = env.root.join("started");
-    let command = format!("{} wait-file {}", helper(), gate.display());
+    let command = format!("{} wait-file {}", env.helper(), gate.display());
     claude.model.script(
         "main",
         vec![
@@ -67,7 +52,7 @@ fn adopt_then_signal(
             Step::bash(&format!(
                 "touch {} && {} sleep 300",
                 started.display(),
-                helper()
+                env.helper()
             )),
             Step::text("resumed"),
         ],
@@ -96,10 +81,6 @@ fn told_once_on_resume(claude: &Claude, session: &str, id: u64) {
     assert!(out.status.success(), "{out:?}");
     let view = claude.model.last_view("main");
     assert_eq!(count(&view, &format!("Background job {id} ")), 1, "{view}");
-}
-
-fn helper() -> String {
-    helper_bin().to_string_lossy().into_owned()
 }
 
 #[test]
@@ -165,7 +146,7 @@ fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
     let gate = env.root.join("gate");
-    let command = format!("{} wait-file {}", helper(), gate.display());
+    let command = format!("{} wait-file {}", env.helper(), gate.display());
     claude.model.script(
         "main",
         vec![
@@ -180,7 +161,7 @@ fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
             Step::bash_bg(&command, "long job of a subagent"),
             Step::bash(&format!(
                 "bgjobs run -b --title typed -- {} sleep 1",
-                helper()
+                env.helper()
             )),
             Step::text("subagent finished"),
         ],
@@ -189,7 +170,7 @@ fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
     assert!(out.status.success(), "claude -p failed: {out:?}");
 
     // The subagent ended, and then the session: the job runs on.
-    let all = jobs(&env);
+    let all = env.jobs();
     assert_eq!(all.len(), 2, "{all:?}");
     let (job, typed) = (all[0].clone(), all[1].clone());
     let id = job["id"].as_u64().unwrap();
@@ -231,7 +212,7 @@ fn a_foreground_subagents_adopted_job_outlives_it_and_is_told_once_on_resume() {
 fn stopping_the_task_cancels_the_adopted_job() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
-    let command = format!("{} sleep 300", helper());
+    let command = format!("{} sleep 300", env.helper());
     claude.model.script(
         "main",
         vec![
@@ -265,7 +246,11 @@ fn print_mode_is_not_held_by_a_running_job_and_hears_of_it_on_resume() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
     let gate = env.root.join("gate");
-    let command = format!("bgjobs run -b -- {} wait-file {}", helper(), gate.display());
+    let command = format!(
+        "bgjobs run -b -- {} wait-file {}",
+        env.helper(),
+        gate.display()
+    );
     claude.model.script(
         "main",
         vec![
@@ -374,7 +359,7 @@ fn sigterm_to_claude_p_ends_the_session_not_its_adopted_job() {
 fn adoption_grants_no_permission_the_users_rules_refuse() {
     let env = TestEnv::new();
     let claude = Claude::new(&env, &[]);
-    let command = format!("{} sleep 1", helper());
+    let command = format!("{} sleep 1", env.helper());
     claude.model.script(
         "main",
         vec![
