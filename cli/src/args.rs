@@ -133,7 +133,8 @@ pub struct RunArgs {
     /// (e.g. 90s, 5m, 1h).
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub timeout: Option<Duration>,
-    /// Owning session (default: BGJOBS_SESSION_ID, else CLAUDE_CODE_SESSION_ID).
+    /// Owning session (default: BGJOBS_SESSION_ID, else the agent's own:
+    /// CLAUDE_CODE_SESSION_ID, CODEX_THREAD_ID).
     #[arg(long, value_name = "S")]
     pub session: Option<String>,
     /// Subagent that owns the job, inside its session.
@@ -165,7 +166,8 @@ pub struct StatusArgs {
     /// Only this session's jobs.
     #[arg(long, value_name = "S", conflicts_with = "mine")]
     pub session: Option<String>,
-    /// Only the current session's jobs (BGJOBS_SESSION_ID / CLAUDE_CODE_SESSION_ID).
+    /// Only the current session's jobs (BGJOBS_SESSION_ID, CLAUDE_CODE_SESSION_ID
+    /// or CODEX_THREAD_ID).
     #[arg(long)]
     pub mine: bool,
     /// Print `{"workspace", "jobs", "warnings"}` as JSON.

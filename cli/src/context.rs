@@ -18,11 +18,13 @@ pub fn open_store(flag: Option<PathBuf>) -> Result<Store, Failure> {
     Ok(Store::open(&root, workspace, config)?)
 }
 
-/// The session named by `--session`, else `BGJOBS_SESSION_ID`, else
-/// `CLAUDE_CODE_SESSION_ID`.
+/// The session named by `--session`, else `BGJOBS_SESSION_ID`, else the
+/// agent's own: `CLAUDE_CODE_SESSION_ID` (Claude Code), `CODEX_THREAD_ID`
+/// (Codex CLI, whose thread id is its hooks' `session_id`).
 pub fn session(flag: Option<String>) -> Option<String> {
     flag.or_else(|| env_nonempty("BGJOBS_SESSION_ID"))
         .or_else(|| env_nonempty("CLAUDE_CODE_SESSION_ID"))
+        .or_else(|| env_nonempty("CODEX_THREAD_ID"))
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
