@@ -771,4 +771,5 @@ fn replace_file(path: &Path, bytes: &[u8]) {
 }
 
 pub mod claude;
+pub mod codex;
 pub mod proc;
