@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use bgjobs::hook_event::Client;
+
 /// bgjobs: keeps an agent's background jobs alive, recorded and reported.
 ///
 /// Jobs are recorded per workspace (the git top level of the current
@@ -58,7 +60,9 @@ pub enum Command {
     /// down once no live session and no active job holds it.
     #[command(subcommand)]
     Broker(BrokerCommand),
-    /// Install bgjobs' hooks into Claude Code's settings (merged, with a backup).
+    /// Install bgjobs' hooks into Claude Code's settings or Codex CLI's hooks
+    /// file (merged, with a backup; for Codex with the trust entries that let
+    /// exactly these hooks run).
     Install(InstallArgs),
     /// Remove exactly the hooks `install` added.
     Uninstall(InstallArgs),
@@ -134,7 +138,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub timeout: Option<Duration>,
     /// Owning session (default: BGJOBS_SESSION_ID, else the agent's own:
-    /// CLAUDE_CODE_SESSION_ID, CODEX_THREAD_ID).
+    /// CLAUDE_CODE_SESSION_ID, CODEX_SESSION_ID, CODEX_THREAD_ID).
     #[arg(long, value_name = "S")]
     pub session: Option<String>,
     /// Subagent that owns the job, inside its session.
@@ -286,6 +290,9 @@ pub struct HookArgs {
     /// hook's timeout.
     #[arg(long, value_name = "DUR", default_value = "3600s", value_parser = duration)]
     pub limit: Duration,
+    /// The agent that runs the hook (default: told apart by the event).
+    #[arg(long, value_enum, value_name = "AGENT")]
+    pub agent: Option<Client>,
 }
 
 impl HookArgs {
@@ -300,6 +307,7 @@ impl Default for HookArgs {
         Self {
             rewake: false,
             limit: Self::DEFAULT_LIMIT,
+            agent: None,
         }
     }
 }
@@ -355,20 +363,24 @@ pub struct InstallArgs {
     /// What to install into.
     #[arg(value_enum)]
     pub target: InstallTarget,
-    /// Which settings file: user (~/.claude/settings.json), project
-    /// (.claude/settings.json) or local (.claude/settings.local.json).
+    /// Which settings file. Claude Code: user (~/.claude/settings.json),
+    /// project (.claude/settings.json) or local (.claude/settings.local.json).
+    /// Codex: user ($CODEX_HOME/hooks.json, default ~/.codex) or project
+    /// (.codex/hooks.json); the trust entries go in $CODEX_HOME/config.toml.
     #[arg(long, value_enum, default_value = "user")]
     pub scope: Scope,
-    /// Leave out the PreToolUse hook that adopts Claude Code's background
-    /// Bash calls as bgjobs jobs (and removes it if an earlier install added it).
+    /// Claude Code: leave out the PreToolUse hook that adopts background
+    /// Bash calls as bgjobs jobs (and remove it if an earlier install added it).
     #[arg(long)]
     pub no_adopt: bool,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum InstallTarget {
     /// Claude Code.
     Claude,
+    /// OpenAI's Codex CLI.
+    Codex,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -19,12 +19,29 @@ pub fn open_store(flag: Option<PathBuf>) -> Result<Store, Failure> {
 }
 
 /// The session named by `--session`, else `BGJOBS_SESSION_ID`, else the
-/// agent's own: `CLAUDE_CODE_SESSION_ID` (Claude Code), `CODEX_THREAD_ID`
-/// (Codex CLI, whose thread id is its hooks' `session_id`).
+/// agent's own: `CLAUDE_CODE_SESSION_ID` (Claude Code), else Codex CLI's
+/// `CODEX_SESSION_ID` (its hooks' `session_id`; inside a subagent too),
+/// else `CODEX_THREAD_ID` (the same outside subagents).
 pub fn session(flag: Option<String>) -> Option<String> {
     flag.or_else(|| env_nonempty("BGJOBS_SESSION_ID"))
         .or_else(|| env_nonempty("CLAUDE_CODE_SESSION_ID"))
+        .or_else(|| env_nonempty("CODEX_SESSION_ID"))
         .or_else(|| env_nonempty("CODEX_THREAD_ID"))
+}
+
+/// The Codex subagent a command runs in, when its session is Codex's own
+/// (no `--session`, no `BGJOBS_SESSION_ID`): a subagent's shell calls get
+/// its own thread as `CODEX_THREAD_ID` (its hooks' `agent_id`) beside the
+/// session's `CODEX_SESSION_ID`.
+pub fn subagent(session_flag: Option<&str>) -> Option<String> {
+    if session_flag.is_some()
+        || env_nonempty("BGJOBS_SESSION_ID").is_some()
+        || env_nonempty("CLAUDE_CODE_SESSION_ID").is_some()
+    {
+        return None;
+    }
+    let session = env_nonempty("CODEX_SESSION_ID")?;
+    env_nonempty("CODEX_THREAD_ID").filter(|thread| *thread != session)
 }
 
 fn env_nonempty(name: &str) -> Option<String> {

@@ -1,7 +1,7 @@
-//! The Claude Code hook event read from stdin by `bgjobs hook`: unknown
-//! extra fields are ignored (Claude Code adds fields over time), missing
-//! required ones are bad input. In the library part of the crate so that it
-//! can be fuzzed (`fuzz/`).
+//! The hook event read from stdin by `bgjobs hook`, from Claude Code or
+//! Codex CLI (which send the same layout): unknown extra fields are ignored
+//! (the clients add fields over time), missing required ones are bad input.
+//! In the library part of the crate so that it can be fuzzed (`fuzz/`).
 
 use std::io::Read;
 
@@ -10,6 +10,15 @@ use serde::Deserialize;
 /// Largest accepted event. Real events are a few KiB; the bound keeps a
 /// runaway payload from costing memory.
 pub const MAX_EVENT: u64 = 1024 * 1024;
+
+/// The agent that runs a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Client {
+    /// Anthropic's Claude Code.
+    Claude,
+    /// OpenAI's Codex CLI.
+    Codex,
+}
 
 /// The fields bgjobs uses, common and event-specific.
 #[derive(Debug, Deserialize)]
@@ -46,9 +55,31 @@ pub struct Event {
     /// PreToolUse / PostToolUse: the id of this tool call.
     #[serde(default)]
     pub tool_use_id: Option<String>,
+    /// Codex: the turn, on every event inside one (Claude Code sends none).
+    #[serde(default)]
+    pub turn_id: Option<String>,
+    /// Stop: the turn already goes on because a Stop hook blocked it.
+    #[serde(default)]
+    pub stop_hook_active: Option<bool>,
 }
 
 impl Event {
+    /// Which agent sent this event, as far as the event says: Codex names a
+    /// turn on the events inside one and keeps its transcripts as
+    /// `sessions/…/rollout-*.jsonl`; Claude Code does neither. `install`
+    /// writes `hook --agent codex`, which settles it for every event.
+    pub fn client(&self) -> Client {
+        let rollout = self.transcript_path.as_deref().is_some_and(|path| {
+            let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+            name.starts_with("rollout-") && name.ends_with(".jsonl")
+        });
+        if self.turn_id.is_some() || rollout {
+            Client::Codex
+        } else {
+            Client::Claude
+        }
+    }
+
     /// A string field of the tool's input.
     pub fn input_str(&self, field: &str) -> Option<&str> {
         self.tool_input.as_ref()?.get(field)?.as_str()

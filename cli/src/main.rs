@@ -15,6 +15,7 @@ mod jobs;
 mod notify;
 mod output;
 mod platform;
+mod shell;
 mod waker;
 mod worker;
 
@@ -31,10 +32,17 @@ fn main() -> ExitCode {
     if std::env::args_os().skip(1).eq(["notifier", "run"]) {
         return finish(commands::notifier::run(args::NotifierCommand::Run));
     }
-    // A hook runs before every tool call and prompt: its usual command line,
-    // exactly as `install` writes it, skips building the whole parser.
+    // A hook runs before every tool call and prompt: its usual command lines,
+    // exactly as `install` writes them, skip building the whole parser.
     if std::env::args_os().skip(1).eq(["hook"]) {
         return finish(hooks::run(None, args::HookArgs::default()));
+    }
+    if std::env::args_os().skip(1).eq(["hook", "--agent", "codex"]) {
+        let args = args::HookArgs {
+            agent: Some(args::Client::Codex),
+            ..args::HookArgs::default()
+        };
+        return finish(hooks::run(None, args));
     }
     let cli = Cli::parse();
     if !matches!(

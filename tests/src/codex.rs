@@ -82,6 +82,9 @@ pub enum Step {
     },
     /// End the turn with this assistant text.
     Text(String),
+    /// Give this answer only after a pause (the model "thinking"), so that
+    /// something can happen between two hooks.
+    Later(Duration, Box<Step>),
 }
 
 impl Step {
@@ -132,6 +135,11 @@ impl Step {
     /// End the turn.
     pub fn text(text: &str) -> Self {
         Step::Text(text.to_string())
+    }
+
+    /// This step, answered after `pause`.
+    pub fn later(pause: Duration, step: Step) -> Self {
+        Step::Later(pause, Box::new(step))
     }
 }
 
@@ -332,6 +340,13 @@ fn plan(body: &Value, scripts: &Mutex<Scripts>) -> Step {
         .get(&name)
         .and_then(|steps| steps.get(k).cloned())
         .unwrap_or_else(|| Step::text("done"));
+    let step = match step {
+        Step::Later(pause, step) => {
+            std::thread::sleep(pause);
+            *step
+        }
+        step => step,
+    };
     let agent = items
         .iter()
         .filter(|i| i["type"] == "function_call_output")
@@ -441,6 +456,9 @@ fn read_body(reader: &mut impl BufRead, length: usize, chunked: bool) -> Option<
 /// One response as server-sent events: created, the item added (and its
 /// text streamed), the item done, completed.
 fn sse(step: &Step) -> String {
+    if let Step::Later(_, step) = step {
+        return sse(step); // paused in plan()
+    }
     let n = next_id();
     let response_id = format!("resp_e2e{n:08}");
     let (item, added) = match step {
@@ -467,6 +485,7 @@ fn sse(step: &Step) -> String {
             added["arguments"] = json!("");
             (item, added)
         }
+        Step::Later(..) => unreachable!("handled above"),
     };
     let mut out = String::new();
     let mut ev = |data: Value| {

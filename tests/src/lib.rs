@@ -324,15 +324,18 @@ impl TestEnv {
     }
 
     /// Point `cmd` at the test's home ([`TestEnv::user_home`]), where
-    /// `install claude` finds the user's Claude Code settings. Windows finds
-    /// a home from the user's profile, not from a variable: there the Claude
-    /// Code configuration directory is named outright (`CLAUDE_CONFIG_DIR`,
-    /// which Claude Code itself honours too).
+    /// `install` finds the user's Claude Code settings and Codex home.
+    /// Windows finds a home from the user's profile, not from a variable:
+    /// there the configuration directories are named outright
+    /// (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`, which the clients honour too).
     pub fn with_user_home<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
         let home = self.user_home();
-        cmd.env("HOME", &home).env("USERPROFILE", &home);
+        cmd.env("HOME", &home)
+            .env("USERPROFILE", &home)
+            .env_remove("CODEX_HOME");
         if cfg!(windows) {
-            cmd.env("CLAUDE_CONFIG_DIR", home.join(".claude"));
+            cmd.env("CLAUDE_CONFIG_DIR", home.join(".claude"))
+                .env("CODEX_HOME", home.join(".codex"));
         }
         cmd
     }

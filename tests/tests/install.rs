@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use bgjobs_tests::codex;
 use bgjobs_tests::*;
 
 // ----- private helpers --------------------------------------------------------
@@ -304,4 +305,143 @@ fn the_user_scope_follows_claude_config_dir() {
     let settings = read_json(&config_dir.join("settings.json"));
     assert_eq!(settings["hooks"], plugin_hooks()["hooks"]);
     assert!(!user_settings(&env).exists(), "wrote into the home too");
+}
+
+// ----- Codex CLI ---------------------------------------------------------------
+
+fn codex_home(env: &TestEnv) -> PathBuf {
+    env.user_home().join(".codex")
+}
+
+/// The trust entry Codex needs for handler `g`/`h` of `event` in the user's
+/// hooks file, as `config.toml` text.
+fn trust_entry(env: &TestEnv, event: &str, g: usize, handler: &Value) -> String {
+    let file = codex_home(env).join("hooks.json");
+    let key = codex::trust_key(&file, event, g, 0);
+    let hash = codex::trust_hash(event, None, handler);
+    format!(
+        "[hooks.state.{}]\ntrusted_hash = \"{hash}\"\n",
+        Value::from(key)
+    )
+}
+
+#[test]
+fn install_codex_trusts_exactly_its_hooks_and_uninstall_keeps_the_users() {
+    let env = TestEnv::new();
+    let home = codex_home(&env);
+    std::fs::create_dir_all(&home).unwrap();
+    let mine = json!({"type": "command", "command": "my-start-hook", "timeout": 5});
+    let hooks = home.join("hooks.json");
+    let config = home.join("config.toml");
+    std::fs::write(
+        &hooks,
+        json!({"hooks": {"SessionStart": [{"hooks": [mine]}]}}).to_string(),
+    )
+    .unwrap();
+    let original = format!(
+        "# mine\nmodel = \"m\"\n\n{}",
+        trust_entry(&env, "SessionStart", 0, &mine)
+    );
+    std::fs::write(&config, &original).unwrap();
+
+    let said = run_ok(&env, &["install", "codex"]);
+    assert!(said.contains("trusted them in"), "{said}");
+    assert!(backup_of(&config).exists() && backup_of(&hooks).exists());
+    let installed = read_json(&hooks);
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.starts_with(&original),
+        "the user's config is kept: {text}"
+    );
+    let events = installed["hooks"].as_object().unwrap();
+    assert_eq!(events.len(), 7, "{installed}");
+    for (event, groups) in events {
+        // Ours comes after the user's own SessionStart group.
+        let g = if event == "SessionStart" { 1 } else { 0 };
+        let ours = &groups[g]["hooks"][0];
+        let command = ours["command"].as_str().unwrap();
+        assert!(command.ends_with(" hook --agent codex"), "{ours}");
+        assert!(
+            command.starts_with('\''),
+            "an absolute, quoted path: {command}"
+        );
+        assert!(
+            text.contains(&trust_entry(&env, event, g, ours)),
+            "{event}: {text}"
+        );
+    }
+    let count = text.matches("trusted_hash").count();
+    assert_eq!(
+        count, 8,
+        "the user's entry and one per hook of ours: {text}"
+    );
+    // Idempotent.
+    let again = run_ok(&env, &["install", "codex"]);
+    assert!(again.contains("already installed"), "{again}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
+
+    // The user adds a group after ours, and trusts it.
+    let later = json!({"type": "command", "command": "my-later-hook", "timeout": 5});
+    let mut edited = installed.clone();
+    edited["hooks"]["SessionStart"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"hooks": [later]}));
+    std::fs::write(&hooks, edited.to_string()).unwrap();
+    let with_later = format!("{text}\n{}", trust_entry(&env, "SessionStart", 2, &later));
+    std::fs::write(&config, &with_later).unwrap();
+
+    run_ok(&env, &["uninstall", "codex"]);
+    let left = read_json(&hooks);
+    assert_eq!(
+        left,
+        json!({"hooks": {"SessionStart": [{"hooks": [mine]}, {"hooks": [later]}]}}),
+        "only ours went"
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    // The user's later group moved from place 2 to 1: its trust moved too.
+    let expected = format!(
+        "{original}\n{}",
+        trust_entry(&env, "SessionStart", 1, &later)
+    );
+    assert_eq!(text.trim_end(), expected.trim_end(), "{text}");
+}
+
+#[test]
+fn install_codex_project_scope_writes_the_workspace_hooks_file() {
+    let env = TestEnv::new();
+    let said = run_ok(&env, &["install", "codex", "--scope", "project"]);
+    let hooks = env.ws.join(".codex").join("hooks.json");
+    assert!(read_json(&hooks)["hooks"]["Stop"].is_array(), "{said}");
+    // Codex reads a project's hooks only when it trusts the project.
+    assert!(said.contains("trusted project"), "{said}");
+    let config = std::fs::read_to_string(codex_home(&env).join("config.toml")).unwrap();
+    assert!(config.contains(":stop:0:0"), "{config}");
+    run_ok(&env, &["uninstall", "codex", "--scope", "project"]);
+    assert!(!hooks.exists());
+    assert!(
+        !codex_home(&env).join("config.toml").exists(),
+        "it held only ours"
+    );
+}
+
+#[test]
+fn install_codex_refuses_bad_input_and_changes_nothing() {
+    let env = TestEnv::new();
+    let home = codex_home(&env);
+    std::fs::create_dir_all(&home).unwrap();
+    let config = home.join("config.toml");
+    std::fs::write(&config, "model = \n").unwrap();
+    for args in [
+        &["install", "codex"][..],
+        &["install", "codex", "--scope", "local"],
+        &["install", "codex", "--no-adopt"],
+    ] {
+        let out = run(&env, args);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), "model = \n");
+        assert!(!home.join("hooks.json").exists(), "{args:?}");
+    }
 }

@@ -104,7 +104,7 @@ fn hooks(workspace: Option<PathBuf>) -> Vec<Check> {
                 continue;
             }
         };
-        match install::read_settings(&path) {
+        match install::read_json(&path) {
             Ok(Some(settings)) => {
                 if let Some(check) = scope_hooks(&label, &path, &settings) {
                     found = true;
@@ -115,20 +115,40 @@ fn hooks(workspace: Option<PathBuf>) -> Vec<Check> {
             Err(f) => checks.push(Check::new(label, false, f.message)),
         }
     }
+    let codex = codex_hooks(workspace.clone());
+    let codex_found = !codex.is_empty();
+    checks.extend(codex);
     if !found {
         let plugin = plugin_installed(workspace);
         checks.push(Check::new(
             "Claude Code hooks",
-            plugin,
+            plugin || codex_found,
             if plugin {
-                "installed as the bgjobs plugin".to_string()
+                "installed as the bgjobs plugin"
+            } else if codex_found {
+                "not installed (only Codex's are): `bgjobs install claude` adds them"
             } else {
-                "not installed in any settings scope, nor as the plugin: run `bgjobs install claude`"
-                    .to_string()
+                "not installed in any settings scope, nor as the plugin: run `bgjobs install claude` \
+                 (or `bgjobs install codex` for Codex CLI)"
             },
         ));
     }
     checks
+}
+
+/// The Codex hooks of each scope where any are installed: current, running
+/// this binary, trusted.
+fn codex_hooks(workspace: Option<PathBuf>) -> Vec<Check> {
+    install::CodexScope::ALL
+        .into_iter()
+        .filter_map(|(scope, name)| {
+            let label = format!("Codex hooks ({name})");
+            install::codex_check(workspace.clone(), scope).map(|state| match state {
+                Ok(detail) => Check::new(label, true, detail),
+                Err(detail) => Check::new(label, false, detail),
+            })
+        })
+        .collect()
 }
 
 /// The check of one settings file, if it holds bgjobs hooks.

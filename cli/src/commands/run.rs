@@ -52,8 +52,10 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         command: args.command,
         cwd: cwd.to_string_lossy().into_owned(),
         background,
+        agent_id: args
+            .agent
+            .or_else(|| context::subagent(args.session.as_deref())),
         session_id: context::session(args.session),
-        agent_id: args.agent,
         key: args.key,
         timeout_ms,
         follow: args.follow,

@@ -23,6 +23,7 @@ use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::jobs::cancel_one;
 use crate::platform;
+use crate::shell;
 use bgjobs::hook_event::Event;
 
 /// The key of an adopted call's job: `claude:<tool_use_id>` (an active job
@@ -122,7 +123,11 @@ fn follower(event: &Event, original: &str) -> Result<String, Failure> {
         words.extend(["--key".into(), format!("{KEY_PREFIX}{id}")]);
     }
     words.extend(["--".into(), bash_tool_shell(), "-c".into(), original.into()]);
-    Ok(words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "))
+    Ok(words
+        .iter()
+        .map(|w| shell::quote(w))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 /// The shell Claude Code's Bash tool runs commands with, so that the
@@ -141,25 +146,12 @@ fn bash_tool_shell() -> String {
         .unwrap_or_else(|| "bash".into())
 }
 
-/// One word for a POSIX shell: as is when it is plain, else single-quoted.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
 /// Whether this PostToolUse is for a Bash call that [`pre_bash`] adopted.
 fn adopted_key(event: &Event) -> Option<String> {
     let id = event.tool_use_id.as_deref()?;
     let key = format!("{KEY_PREFIX}{id}");
     let command = event.input_str("command")?;
-    let ours = command.contains(" run -b --follow ") && command.contains(&quote(&key));
+    let ours = command.contains(" run -b --follow ") && command.contains(&shell::quote(&key));
     ours.then_some(key)
 }
 
@@ -358,13 +350,5 @@ mod tests {
         for no in ["cargo test", "bgjobsx run", "echo bgjobs", ""] {
             assert!(!starts_with_bgjobs(no), "{no}");
         }
-    }
-
-    #[test]
-    fn quoting_survives_a_shell() {
-        assert_eq!(quote("plain-word_1.2"), "plain-word_1.2");
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("it's"), r"'it'\''s'");
-        assert_eq!(quote("a\nb"), "'a\nb'");
     }
 }

@@ -1,10 +1,13 @@
-//! `bgjobs hook`: the Claude Code hook entry point. One event on stdin,
-//! dispatched on `hook_event_name`. Every hook finishes in milliseconds;
+//! `bgjobs hook`: the hook entry point of Claude Code and Codex CLI. One
+//! event on stdin, dispatched on its agent and `hook_event_name`; a Codex
+//! event never reaches Claude Code's handling (adoption, the asyncRewake
+//! waiter) and a Claude Code event never Codex's. Every hook finishes in milliseconds;
 //! anything slow (a grace period, a broker teardown) goes to a detached
 //! process. Exit 2 is used only to wake the session on purpose (`--rewake`);
 //! every failure exits 1, so bad input can never block or wake by accident.
 
 pub mod adopt;
+mod codex;
 mod rewake;
 pub mod session_end;
 mod session_start;
@@ -18,7 +21,7 @@ use bgjobs_store::{Config, ProcessIdentity, StateRoot, Store};
 use crate::args::HookArgs;
 use crate::exit;
 use crate::failure::{Failure, Outcome};
-use bgjobs::hook_event::{self as event, Event};
+use bgjobs::hook_event::{self as event, Client, Event};
 
 /// Entry point of `hook`.
 pub fn run(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
@@ -50,6 +53,14 @@ fn dispatch(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
             "--rewake is for the Stop event, not {name}"
         )));
     }
+    if args.agent.unwrap_or_else(|| event.client()) == Client::Codex {
+        if args.rewake {
+            return Err(Failure::error(
+                "--rewake is Claude Code's (asyncRewake); Codex cannot be woken while idle",
+            ));
+        }
+        return codex::run(workspace, &event);
+    }
     // Before every Bash call: answered without opening the store.
     if name == "PreToolUse" {
         match event.tool_name.as_deref() {
@@ -60,7 +71,7 @@ fn dispatch(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
     }
     let store = open_store(workspace, &event)?;
     match name {
-        "SessionStart" => session_start::run(&store, &event),
+        "SessionStart" => session_start::run(&store, &event, Client::Claude),
         "SessionEnd" => session_end::run(&store, &event),
         "UserPromptSubmit" => tell::run(&store, &event, None),
         "PreToolUse" => adopt::pre_stop(&store, &event),
@@ -74,24 +85,28 @@ fn dispatch(workspace: Option<PathBuf>, args: HookArgs) -> Outcome {
             };
             tell::run(&store, &event, adopted)
         }
-        "SubagentStart" | "SubagentStop" => {
-            if let Some(agent) = &event.agent_id {
-                let starting = name == "SubagentStart";
-                store.update_session(&event.session_id, |s| {
-                    if s.agent_process.is_none() {
-                        s.agent_process = agent_process();
-                    }
-                    s.agents.retain(|a| a != agent);
-                    if starting {
-                        s.agents.push(agent.clone());
-                    }
-                })?;
-            }
-            Ok(0)
-        }
+        "SubagentStart" | "SubagentStop" => subagent(&store, &event),
         _ if args.rewake => rewake::run(&store, &event, limit),
         _ => Ok(0),
     }
+}
+
+/// SubagentStart / SubagentStop: keep the session's list of running
+/// subagents, which says whose end a killed job is.
+fn subagent(store: &Store, event: &Event) -> Outcome {
+    if let Some(agent) = &event.agent_id {
+        let starting = event.hook_event_name == "SubagentStart";
+        store.update_session(&event.session_id, |s| {
+            if s.agent_process.is_none() {
+                s.agent_process = agent_process();
+            }
+            s.agents.retain(|a| a != agent);
+            if starting {
+                s.agents.push(agent.clone());
+            }
+        })?;
+    }
+    Ok(0)
 }
 
 /// Whether nobody attends the session, so nothing may hold it open: Claude

@@ -25,9 +25,24 @@ pub fn run(store: &Store, event: &Event, first: Option<String>) -> Outcome {
         parts.push(describe(&jobs));
     }
     if !parts.is_empty() {
-        super::print_context(&event.hook_event_name, &parts.join("\n"))?;
+        let printed = super::print_context(&event.hook_event_name, &parts.join("\n"));
+        undo_if_unread(store, &jobs, printed)?;
     }
     Ok(0)
+}
+
+/// `printed`, the telling of `jobs`, failed (the agent closed the pipe):
+/// nobody read them, so they are left for a later hook to tell.
+pub fn undo_if_unread(
+    store: &Store,
+    jobs: &[Job],
+    printed: Result<(), Failure>,
+) -> Result<(), Failure> {
+    if let Err(failure) = printed {
+        unclaim(store, jobs)?;
+        return Err(failure);
+    }
+    Ok(())
 }
 
 /// The session's finished jobs it has not been told of, marked told now.

@@ -1,12 +1,12 @@
-//! `bgjobs install claude` / `bgjobs uninstall claude`: merge bgjobs' hooks
-//! into a Claude Code settings file, keeping everything else, with a backup;
-//! idempotent; uninstall removes exactly what install added.
+//! `bgjobs install claude` / `bgjobs uninstall claude`: bgjobs' hooks in a
+//! Claude Code settings file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bgjobs_store::workspace::{self, WorkspaceHints};
 use serde_json::{json, Map, Value};
 
+use super::{backup, not_object, read_json, write_json};
 use crate::args::{HookArgs, InstallArgs, Scope};
 use crate::failure::{Failure, Outcome};
 use crate::output::say;
@@ -89,11 +89,11 @@ pub(crate) fn hook_command() -> Result<(String, Option<String>), Failure> {
     }
 }
 
-/// Entry point of `install claude`.
+/// `install claude`.
 pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     let path = settings_path(workspace, args.scope)?;
     let (command, note) = hook_command()?;
-    let original = read_settings(&path)?;
+    let original = read_json(&path)?;
     let mut settings = original
         .clone()
         .unwrap_or_else(|| Value::Object(Map::new()));
@@ -137,13 +137,9 @@ pub fn install(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
         return Ok(0);
     }
     if original.is_some() {
-        let backup = backup_path(&path);
-        std::fs::copy(&path, &backup).map_err(|e| {
-            Failure::error(format!("cannot write backup {}: {e}", backup.display()))
-        })?;
-        say!("backup: {}", backup.display())?;
+        say!("backup: {}", backup(&path)?.display())?;
     }
-    write_settings(&path, &settings)?;
+    write_json(&path, &settings)?;
     say!("installed bgjobs hooks into {}", path.display())?;
     Ok(0)
 }
@@ -180,10 +176,10 @@ fn remove_ours(groups: &mut Vec<Value>) {
     });
 }
 
-/// Entry point of `uninstall claude`.
+/// `uninstall claude`.
 pub fn uninstall(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
     let path = settings_path(workspace, args.scope)?;
-    let Some(mut settings) = read_settings(&path)? else {
+    let Some(mut settings) = read_json(&path)? else {
         say!("nothing to uninstall: {} does not exist", path.display())?;
         return Ok(0);
     };
@@ -204,7 +200,7 @@ pub fn uninstall(workspace: Option<PathBuf>, args: InstallArgs) -> Outcome {
         say!("no bgjobs hooks in {}", path.display())?;
         return Ok(0);
     }
-    write_settings(&path, &settings)?;
+    write_json(&path, &settings)?;
     say!("removed bgjobs hooks from {}", path.display())?;
     Ok(0)
 }
@@ -220,52 +216,4 @@ pub(crate) fn settings_path(workspace: Option<PathBuf>, scope: Scope) -> Result<
         "settings.local.json"
     };
     Ok(project.join(".claude").join(file))
-}
-
-pub(crate) fn read_settings(path: &Path) -> Result<Option<Value>, Failure> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                Failure::error(format!(
-                    "{} is not valid JSON ({e}); nothing changed",
-                    path.display()
-                ))
-            })?;
-            if !value.is_object() {
-                return Err(not_object(path));
-            }
-            Ok(Some(value))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Failure::error(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
-    }
-}
-
-fn not_object(path: &Path) -> Failure {
-    Failure::error(format!(
-        "{} is not a JSON object; nothing changed",
-        path.display()
-    ))
-}
-
-fn backup_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".bgjobs-backup");
-    PathBuf::from(name)
-}
-
-/// Write durably and atomically (`fsio`) so a crash never leaves Claude
-/// Code a torn settings file.
-fn write_settings(path: &Path, settings: &Value) -> Result<(), Failure> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let fail = |e: std::io::Error| Failure::error(format!("cannot write {}: {e}", path.display()));
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let mut text =
-        serde_json::to_string_pretty(settings).map_err(|e| Failure::error(e.to_string()))?;
-    text.push('\n');
-    bgjobs_store::fsio::write_file_atomic(path, text.as_bytes())
-        .map_err(|e| Failure::error(e.to_string()))
 }
