@@ -146,6 +146,11 @@ impl Fixture {
         cmd
     }
 
+    /// The `bgjobs` binary measured.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     /// `bgjobs ARGS…` inside the fixture.
     pub fn bgjobs(&self, args: &[&str]) -> Command {
         let mut cmd = self.command(&self.bin);

@@ -35,6 +35,8 @@ use bgjobs_store::time::Timestamp;
 use bgjobs_store::{Created, NewJob, Status, Store};
 use serde_json::json;
 
+mod codex;
+
 use crate::fixture::Fixture;
 use crate::measure::{self, Probe};
 use crate::report::{Row, Target, Unit};
@@ -69,6 +71,8 @@ pub struct Hooks {
     pub pre_floor: Vec<f64>,
     pub pre_foreground: Vec<f64>,
     pub pre_adopted: Vec<f64>,
+    /// Codex CLI's events, where there is `/bin/bash`.
+    pub codex: Option<codex::CodexHooks>,
 }
 
 /// Ratio targets of the PreToolUse hook to its floor.
@@ -131,7 +135,7 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
             Ok(took)
         }),
         Probe::new("PostToolUse", || {
-            let id = finished_job(&store)?;
+            let id = finished_job(&store, SESSION)?;
             let post = event(
                 &ws,
                 SESSION,
@@ -181,6 +185,7 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
         }),
     ];
     let samples = measure::interleaved(&mut probes, warmup, runs)?;
+    let codex = codex::measure(fx, &workspace, &store, warmup, runs)?;
     running.check_still_running()?;
     drop(running);
     let mut samples = samples.into_iter();
@@ -194,6 +199,7 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
         pre_floor: next(),
         pre_foreground: next(),
         pre_adopted: next(),
+        codex,
     })
 }
 
@@ -211,15 +217,15 @@ fn event(cwd: &str, session: &str, name: &str, extra: serde_json::Value) -> serd
     value
 }
 
-/// Record a finished job of [`SESSION`] the session has not been told of,
+/// Record a finished job of `session` the session has not been told of,
 /// the way the worker and then the notifier leave it; its id.
-fn finished_job(store: &Store) -> Result<u64, String> {
+fn finished_job(store: &Store, session: &str) -> Result<u64, String> {
     let new = NewJob {
         title: Some("cargo test".into()),
         command: vec!["cargo".into(), "test".into()],
         cwd: store.workspace().to_string_lossy().into_owned(),
         background: true,
-        session_id: Some(SESSION.into()),
+        session_id: Some(session.into()),
         ..NewJob::default()
     };
     let id = match store.create(new) {
@@ -411,13 +417,16 @@ pub fn rows(hooks: Hooks) -> Vec<Row> {
         hooks.pre_adopted,
         PRE_ADOPTED_RATIO,
     );
-    vec![floor, start, prompt, post, end, pre_floor, fg, adopted]
+    let mut rows = vec![floor, start, prompt, post, end, pre_floor, fg, adopted];
+    rows.extend(hooks.codex.map(codex::rows).into_iter().flatten());
+    rows
 }
 
 /// How to read the rows.
 pub fn notes(warmup: usize, runs: usize) -> Vec<String> {
-    vec![format!(
-        "Hooks: {warmup} warm-up then {runs} samples each, interleaved with their floor, in a \
+    vec![
+        format!(
+            "Hooks: {warmup} warm-up then {runs} samples each, interleaved with their floor, in a \
          workspace of their own holding {} finished jobs and {RUNNING} running \
          background jobs of session `{SESSION}` (the bench in a sleep mode, cancelled \
          afterwards). Wall time from spawn to exit with the event JSON written to stdin, \
@@ -425,8 +434,17 @@ pub fn notes(warmup: usize, runs: usize) -> Vec<String> {
          (untimed) one finished job of `{SESSION}` is recorded through the store with \
          `told_at` unset; the hook's stdout is checked to tell it. SessionEnd: a fresh \
          session per sample, started by an untimed SessionStart, with no foreground jobs.",
-        Unit::Count.format(FINISHED as f64)
-    )]
+            Unit::Count.format(FINISHED as f64)
+        ),
+        format!(
+        "Codex hooks: as Codex 0.171 runs them, `/bin/bash -c \"'<bgjobs>' hook --agent codex\"` \
+         with a Codex payload (a `turn_id`, a rollout transcript) on stdin, in the same \
+         workspace, interleaved with the floor `/bin/bash -c /bin/true` given the same payload; \
+         {warmup} warm-up then {runs} samples each; `bash -c true` (a builtin, no program started) is shown for comparison. PostToolUse tells one finished job, \
+         recorded untimed before each sample; Stop has nothing to tell; SessionEnd ends a \
+         fresh session per sample."
+    ),
+    ]
 }
 
 /// Entry point of the hidden `--sleep SECS` mode.

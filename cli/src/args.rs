@@ -53,8 +53,8 @@ pub enum Command {
     /// hooks and the desktop. Clients start it on demand; it exits when idle.
     #[command(subcommand)]
     Notifier(NotifierCommand),
-    /// Claude Code hook entry point: one hook event as JSON on stdin.
-    /// Register it with `bgjobs install claude`.
+    /// Hook entry point of Claude Code and Codex CLI: one hook event as JSON
+    /// on stdin. Register it with `bgjobs install claude` / `install codex`.
     Hook(HookArgs),
     /// The workspace's shared broker: a helper process that jobs share, torn
     /// down once no live session and no active job holds it.
@@ -76,7 +76,8 @@ pub enum Command {
     /// Print the manual page (roff), e.g. `bgjobs man > bgjobs.1`.
     Man,
     /// Check what bgjobs relies on: the config, the hooks in each Claude Code
-    /// settings scope (installed, current, running this binary), the state
+    /// settings scope and Codex hooks file (installed, current, running this
+    /// binary; Codex's trusted), the state
     /// root's permissions, the notifier, desktop notifications. One line per
     /// check; exit 1 when one fails.
     Doctor(DoctorArgs),
