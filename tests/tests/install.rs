@@ -316,13 +316,48 @@ fn codex_home(env: &TestEnv) -> PathBuf {
 /// The trust entry Codex needs for handler `g`/`h` of `event` in the user's
 /// hooks file, as `config.toml` text.
 fn trust_entry(env: &TestEnv, event: &str, g: usize, handler: &Value) -> String {
-    let file = codex_home(env).join("hooks.json");
-    let key = codex::trust_key(&file, event, g, 0);
-    let hash = codex::trust_hash(event, None, handler);
+    let (key, hash) = trust_of(env, event, g, handler);
     format!(
         "[hooks.state.{}]\ntrusted_hash = \"{hash}\"\n",
         Value::from(key)
     )
+}
+
+/// The trust key and hash Codex needs for that handler.
+fn trust_of(env: &TestEnv, event: &str, g: usize, handler: &Value) -> (String, String) {
+    // Codex names a home given as CODEX_HOME (as the tests do on Windows)
+    // by its canonical path, the default `~/.codex` as it is.
+    let home = if cfg!(windows) {
+        std::fs::canonicalize(codex_home(env)).expect("the Codex home exists")
+    } else {
+        codex_home(env)
+    };
+    let file = home.join("hooks.json");
+    let key = codex::trust_key(&file, event, g, 0);
+    (key, codex::trust_hash(event, None, handler))
+}
+
+/// The `[hooks.state."KEY"] trusted_hash = "HASH"` entries of a
+/// `config.toml`, by key (a key may be written as a basic or a literal
+/// TOML string).
+fn trust_entries(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut entries = std::collections::BTreeMap::new();
+    let mut key = None;
+    for line in text.lines() {
+        if let Some(quoted) = line
+            .strip_prefix("[hooks.state.")
+            .and_then(|l| l.strip_suffix(']'))
+        {
+            key = Some(match quoted.strip_prefix('\'') {
+                Some(literal) => literal.trim_end_matches('\'').to_string(),
+                None => serde_json::from_str::<String>(quoted).expect("a basic string key"),
+            });
+        } else if let (Some(k), Some(hash)) = (&key, line.strip_prefix("trusted_hash = ")) {
+            entries.insert(k.clone(), hash.trim_matches('"').to_string());
+            key = None;
+        }
+    }
+    entries
 }
 
 #[test]
@@ -365,12 +400,10 @@ fn install_codex_trusts_exactly_its_hooks_and_uninstall_keeps_the_users() {
             command.starts_with('\''),
             "an absolute, quoted path: {command}"
         );
-        assert!(
-            text.contains(&trust_entry(&env, event, g, ours)),
-            "{event}: {text}"
-        );
+        let (key, hash) = trust_of(&env, event, g, ours);
+        assert_eq!(trust_entries(&text).get(&key), Some(&hash), "{event}: {text}");
     }
-    let count = text.matches("trusted_hash").count();
+    let count = trust_entries(&text).len();
     assert_eq!(
         count, 8,
         "the user's entry and one per hook of ours: {text}"
@@ -400,11 +433,14 @@ fn install_codex_trusts_exactly_its_hooks_and_uninstall_keeps_the_users() {
     );
     let text = std::fs::read_to_string(&config).unwrap();
     // The user's later group moved from place 2 to 1: its trust moved too.
-    let expected = format!(
-        "{original}\n{}",
-        trust_entry(&env, "SessionStart", 1, &later)
-    );
-    assert_eq!(text.trim_end(), expected.trim_end(), "{text}");
+    assert!(text.starts_with(&original), "{text}");
+    let expected: std::collections::BTreeMap<String, String> = [
+        trust_of(&env, "SessionStart", 0, &mine),
+        trust_of(&env, "SessionStart", 1, &later),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(trust_entries(&text), expected, "{text}");
 }
 
 #[test]
