@@ -829,3 +829,71 @@ fn rewake_wakes_when_a_job_is_found_lost() {
     assert!(notice.starts_with("Notice, not an error"), "{notice}");
     assert!(mentions(&notice, id), "{notice}");
 }
+
+/// A Codex event: a turn, a rollout transcript, no Claude Code fields.
+fn codex_event(env: &TestEnv, session: &str, name: &str, extra: Value) -> String {
+    let mut event = json!({
+        "session_id": session,
+        "turn_id": "01a2345f-8632-7b70-9fe6-32c0e9f3494a",
+        "transcript_path": format!("/home/u/.codex/sessions/2026/12/02/rollout-2026-12-02T01-30-05-{session}.jsonl"),
+        "cwd": env.ws,
+        "hook_event_name": name,
+        "model": "gpt-5.1-codex",
+        "permission_mode": "bypassPermissions",
+    });
+    for (k, v) in extra.as_object().expect("extra fields are an object") {
+        event[k] = v.clone();
+    }
+    event.to_string()
+}
+
+#[test]
+fn codex_events_get_codexs_handling_and_never_claude_codes() {
+    let env = TestEnv::with_config(CONFIG);
+    // A background Bash call in Claude Code's shape but from Codex (told
+    // apart by its payload, and by the flag install writes): not adopted.
+    let bash = json!({"tool_name": "Bash", "tool_use_id": "call_1",
+        "tool_input": {"command": "sleep 60", "run_in_background": true}});
+    for args in [&[][..], &["--agent", "codex"]] {
+        let out = env.hook(args, &codex_event(&env, "C", "PreToolUse", bash.clone()));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            "",
+            "{args:?}: Codex's calls are never rewritten"
+        );
+    }
+    // The same call from Claude Code is adopted, even if its payload grew
+    // a turn id, when install said whose hook it is.
+    let mut claude = bash.clone();
+    claude["turn_id"] = json!("t1");
+    let claude = hook_event(&env, "K", "PreToolUse", claude);
+    let out = env.hook(&["--agent", "claude"], &claude);
+    assert!(stdout(&out).contains("updatedInput"), "{}", stdout(&out));
+    // Claude Code's asyncRewake waiter is refused for Codex, in one line.
+    let stop = codex_event(&env, "C", "Stop", json!({"stop_hook_active": false}));
+    let out = env.hook(&["--rewake"], &stop);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+
+    // SessionStart teaches Codex's way; Stop tells an untold end by
+    // blocking once, and not while the turn already goes on for a hook.
+    let start = env.hook(
+        &[],
+        &codex_event(&env, "C", "SessionStart", json!({"source": "startup"})),
+    );
+    let taught = context(&stdout(&start), "SessionStart");
+    assert!(taught.contains("killed when the call returns"), "{taught}");
+    let id = finished_job(&env, "C", &["exit", "0"], "succeeded");
+    let active = codex_event(&env, "C", "Stop", json!({"stop_hook_active": true}));
+    assert_eq!(
+        stdout(&env.hook(&[], &active)),
+        "",
+        "a turn that goes on for a hook"
+    );
+    let out = env.hook(&[], &stop);
+    let answer = parse_json(&stdout(&out));
+    assert_eq!(answer["decision"], "block", "{answer}");
+    assert!(mentions(answer["reason"].as_str().unwrap(), id), "{answer}");
+    assert_eq!(stdout(&env.hook(&[], &stop)), "", "told once");
+}

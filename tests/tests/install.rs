@@ -401,7 +401,11 @@ fn install_codex_trusts_exactly_its_hooks_and_uninstall_keeps_the_users() {
             "an absolute, quoted path: {command}"
         );
         let (key, hash) = trust_of(&env, event, g, ours);
-        assert_eq!(trust_entries(&text).get(&key), Some(&hash), "{event}: {text}");
+        assert_eq!(
+            trust_entries(&text).get(&key),
+            Some(&hash),
+            "{event}: {text}"
+        );
     }
     let count = trust_entries(&text).len();
     assert_eq!(
