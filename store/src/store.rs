@@ -37,6 +37,7 @@ mod liveness;
 mod told;
 
 use index::Change;
+pub(crate) use index::Index;
 pub use listing::{ListFilter, Listing, Warning, RECENT_FINISHED};
 
 /// `workspace.json`.
@@ -45,9 +46,15 @@ pub(crate) struct WorkspaceMeta {
     pub v: u32,
     pub path: String,
     /// Highest id ever pruned, so that ids are never reused even if
-    /// `index.json` has to be rebuilt after every record was pruned.
+    /// `index.json` has to be rebuilt after every record was pruned. Also
+    /// the automatic prune's cursor: every id up to it is gone, but for
+    /// those in `kept`.
     #[serde(default)]
     pub pruned_through: u64,
+    /// Jobs at or below `pruned_through` still on disk: active or not yet
+    /// delivered when pruning passed them, so pruned later.
+    #[serde(default)]
+    pub kept: Vec<u64>,
 }
 
 /// The result of [`Store::create`].
@@ -101,6 +108,7 @@ impl Store {
                     v: SCHEMA_VERSION,
                     path: self.workspace.to_string_lossy().into_owned(),
                     pruned_through: 0,
+                    kept: Vec::new(),
                 };
                 record::write(&self.dir, "workspace.json", &meta)?;
             }
@@ -131,6 +139,15 @@ impl Store {
     /// The settings this store was opened with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// `workspace.json`, read without the lock: `None` when missing or
+    /// unreadable (the locked read moves a corrupt one aside).
+    pub(crate) fn meta(&self) -> Option<WorkspaceMeta> {
+        match record::read::<WorkspaceMeta>(&self.dir.join("workspace.json")) {
+            Ok(Read::Found(meta)) => Some(meta),
+            _ => None,
+        }
     }
 
     /// The log file of job `id`.
@@ -320,10 +337,6 @@ impl Store {
 
     pub(crate) fn job_path(&self, id: u64) -> PathBuf {
         self.jobs.join(format!("{id}.json"))
-    }
-
-    pub(crate) fn logs_dir(&self) -> &Path {
-        &self.logs
     }
 }
 

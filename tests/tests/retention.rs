@@ -280,3 +280,65 @@ fn prune_never_removes_a_queued_job() {
     assert_eq!(env.record_ids(), vec![id]);
     assert_eq!(env.status_of(id), "queued");
 }
+
+/// Run one quick job to its end, its worker (and so its automatic prune)
+/// gone, reading nothing but its own record.
+fn run_to_the_end(env: &TestEnv) -> u64 {
+    let id = env.start_helper(&[], &["exit", "0"]);
+    let worker = wait_until("the job to end", DEADLINE, || {
+        let record = env.read_record(id);
+        (record["status"] == "succeeded").then(|| record["worker"]["pid"].as_u64().unwrap() as u32)
+    });
+    wait_until("the worker to exit", DEADLINE, || {
+        (!proc::pid_alive(worker)).then_some(())
+    });
+    id
+}
+
+/// At the bound, a job's end prunes the oldest finished job by reading
+/// that record only, not every record kept: a record that is not due is
+/// never opened (here: corrupt ones, which any read would move aside).
+#[test]
+fn pruning_at_the_bound_reads_only_the_records_that_go() {
+    let env = TestEnv::with_config("keep_finished = 5\ndesktop = false\n");
+    let ids: Vec<u64> = (0..10).map(|_| run_to_the_end(&env)).collect();
+    // Every end delivered (the notifier's doing), so every job can go.
+    wait_until("every end delivered", DEADLINE, || {
+        env.record_ids()
+            .into_iter()
+            .filter_map(|id| std::fs::read(env.job_file(id)).ok())
+            .all(|bytes| {
+                let record: Value = serde_json::from_slice(&bytes).expect("a record");
+                record["deliveries"]["notified_at"].is_string()
+            })
+            .then_some(())
+    });
+    let kept = run_to_the_end(&env);
+    let on_disk = env.record_ids();
+    assert_eq!(
+        on_disk,
+        [&ids[6..], &[kept][..]].concat(),
+        "the newest five"
+    );
+    // Records that are not due are damaged behind bgjobs' back.
+    for &id in &ids[7..] {
+        std::fs::write(env.job_file(id), b"{\"v\":1,\"id\":").unwrap();
+    }
+    let next = run_to_the_end(&env);
+    // Exactly the oldest went; nobody read the damaged ones.
+    assert_eq!(
+        env.record_ids(),
+        [&ids[7..], &[kept, next][..]].concat(),
+        "the oldest finished job went"
+    );
+    let moved_aside = std::fs::read_dir(env.job_file(0).parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+        .count();
+    assert_eq!(moved_aside, 0, "a record that was not due was read");
+    // The next look at them reports them, as always.
+    let status = env.json(&["status", "--all", "--json"]);
+    let warnings = status["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 3, "{status}");
+}

@@ -64,7 +64,7 @@ impl Store {
     }
 
     /// `index.json`, rebuilt under the lock if it is missing or corrupt.
-    pub(super) fn index(&self) -> Result<Index> {
+    pub(crate) fn index(&self) -> Result<Index> {
         match record::read::<Index>(&self.dir.join("index.json"))? {
             Read::Found(index) => Ok(index),
             _ => self.with_lock(|tx| tx.index()),
