@@ -26,6 +26,9 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a client waits for a daemon it started to answer.
 pub const START_PATIENCE: Duration = Duration::from_secs(3);
+/// How long [`Client::connect_or_start`] gives a started daemon to answer
+/// before it starts another.
+const RESTART_AFTER: Duration = Duration::from_millis(300);
 
 /// A connection to the notifier.
 pub struct Client {
@@ -56,12 +59,21 @@ impl Client {
         }
         start()?;
         let deadline = Instant::now() + START_PATIENCE;
+        let mut started = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
             match Self::connect(root) {
                 Ok(client) => return Ok(client),
                 Err(e) if Instant::now() >= deadline => return Err(e),
                 Err(_) => {
+                    // A daemon that is shutting down still holds the lock
+                    // for a moment after its socket is gone, and the one just
+                    // started then exits at once: start again until one
+                    // answers (only one can ever hold the lock).
+                    if started.elapsed() >= RESTART_AFTER {
+                        start()?;
+                        started = Instant::now();
+                    }
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }

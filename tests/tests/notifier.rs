@@ -542,3 +542,22 @@ fn a_wait_is_woken_while_another_workspaces_broker_teardown_runs() {
         (!proc::pid_alive(pid)).then_some(())
     });
 }
+
+/// `notifier stop` returns once the daemon is gone (its lock released), so
+/// a `start` right after always gets a daemon; and a client that meets a
+/// daemon on its way out starts another.
+#[test]
+fn stop_then_start_at_once_always_gets_a_notifier() {
+    let env = TestEnv::new();
+    for round in 0..20 {
+        let first = env.start_notifier()["pid"].as_u64().expect("a pid");
+        env.run_ok(&["notifier", "stop"]);
+        assert!(
+            !proc::pid_alive(first as u32),
+            "round {round}: stop returned, the daemon lives"
+        );
+        let second = env.start_notifier()["pid"].as_u64().expect("a pid");
+        assert_ne!(first, second, "round {round}");
+        env.run_ok(&["notifier", "stop"]);
+    }
+}

@@ -83,11 +83,16 @@ fn stop(root: &StateRoot) -> Outcome {
         say!("notifier is not running")?;
         return Ok(0);
     };
+    let daemon = hello(&mut client)
+        .ok()
+        .and_then(bgjobs_store::ProcessIdentity::of);
     client
         .request(&Request::Shutdown)
         .map_err(|e| Failure::error(format!("the notifier did not stop: {e}")))?;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Client::connect(root).is_ok() {
+    // Stopped means gone, lock released: a `start` right after must not
+    // find the old daemon still holding it.
+    while Client::connect(root).is_ok() || daemon.is_some_and(|d| d.is_alive()) {
         if Instant::now() >= deadline {
             return Err(Failure::error(
                 "the notifier acknowledged but is still answering",
