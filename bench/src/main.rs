@@ -50,8 +50,10 @@ pub const NOOP_FLAG: &str = "--noop";
 
 /// Targets on the reference machine (2 cores): an agent's hook or tool call
 /// must not be held up noticeably by bgjobs, even on a long-lived workspace.
-const RUN_B_TARGET_MS: f64 = 3.0;
-const STATUS_TARGET_MS: f64 = 25.0;
+/// Targets, as ratios to floors measured in the same run: `run -b` against
+/// the enqueue floor, `status` at the big size against `/bin/true`.
+const RUN_B_RATIO: f64 = 1.6;
+const STATUS_RATIO: f64 = 25.0;
 
 /// The middle workspace size for `run -b` and `status` (the big one is
 /// `--jobs`, the small one empty).
@@ -598,21 +600,20 @@ fn rows(
         )
         .against(&enqueue_name, enqueue_median);
         run_b_medians[i] = row.stats.median;
-        if i == 2 {
-            let target = Target::median_at_most(&row.stats, RUN_B_TARGET_MS, Unit::Millis);
-            row = row.target(target);
-        }
+        let target = Target::ratio_at_most(&row, RUN_B_RATIO);
+        row = row.target(target);
         out.push(row);
         if pueue_measured {
-            out.push(
-                Row::new(
-                    PUEUE_ADD_KEYS[i],
-                    format!("peer: `pueue add -p -- true` ({} finished tasks)", sizes[i]),
-                    Unit::Millis,
-                    add,
-                )
-                .against(format!("bgjobs run -b ({})", sizes[i]), run_b_medians[i]),
-            );
+            let add = Row::new(
+                PUEUE_ADD_KEYS[i],
+                format!("peer: `pueue add -p -- true` ({} finished tasks)", sizes[i]),
+                Unit::Millis,
+                add,
+            )
+            .against(format!("bgjobs run -b ({})", sizes[i]), run_b_medians[i]);
+            // pueue slower than bgjobs: a ratio above 1.
+            let faster = add.ratio.is_some_and(|r| r > 1.0);
+            out.push(add.target(Target::custom("bgjobs run -b faster (ratio > 1×)", faster)));
         }
     }
 
@@ -636,27 +637,31 @@ fn rows(
         )
         .against(&floor_name, floor_median);
         if i == 1 {
-            let absolute = Target::median_at_most(&row.stats, STATUS_TARGET_MS, Unit::Millis);
+            let ratio = Target::ratio_at_most(&row, STATUS_RATIO);
             let target = match pueue_median {
                 Some(pueue) => Target::custom(
-                    format!("{} and < pueue status --json ({size})", absolute.text),
-                    absolute.met && row.stats.median < pueue,
+                    format!("{} and < pueue status --json ({size})", ratio.text),
+                    ratio.met && row.stats.median < pueue,
                 ),
                 None => Target::custom(
-                    format!("{} (pueue absent: not compared)", absolute.text),
-                    absolute.met,
+                    format!("{} (pueue absent: not compared)", ratio.text),
+                    ratio.met,
                 ),
             };
             row = row.target(target);
         }
         out.push(row);
-        let all = Row::new(
+        let mut all = Row::new(
             STATUS_ALL_KEYS[i],
             format!("`bgjobs status --all --json` ({size} jobs; every job)"),
             Unit::Millis,
             all,
         )
         .against(&floor_name, floor_median);
+        if i == 1 {
+            let target = Target::ratio_at_most(&all, STATUS_RATIO);
+            all = all.target(target);
+        }
         let all_median = all.stats.median;
         out.push(all);
         if pueue_measured {
@@ -688,6 +693,8 @@ fn rows(
         contention.rates,
     )
     .against("1 process alone", alone.stats.median);
+    let rate_target = Target::ratio_at_least(&rate, 1.0);
+    let rate = rate.target(rate_target);
     let wall = Row::new(
         "contention_wall",
         format!(
