@@ -50,6 +50,12 @@ pub struct Fixture {
 impl Fixture {
     /// Create the directories and config file; `bin` is the `bgjobs` binary.
     pub fn create(bin: PathBuf) -> Result<Self, String> {
+        Self::create_keeping(bin, KEEP_FINISHED)
+    }
+
+    /// [`Fixture::create`] with `keep_finished = keep`, for a workspace held
+    /// at its retention bound.
+    pub fn create_keeping(bin: PathBuf, keep: usize) -> Result<Self, String> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -74,7 +80,7 @@ impl Fixture {
             .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
         std::fs::write(
             &fixture.config_path,
-            format!("keep_finished = {KEEP_FINISHED}\ndesktop = false\n"),
+            format!("keep_finished = {keep}\ndesktop = false\n"),
         )
         .map_err(|e| format!("cannot write {}: {e}", fixture.config_path.display()))?;
         fixture.config = Config::load_from(&fixture.config_path)

@@ -20,6 +20,7 @@
 //! [`report::Row`]; anything with its own protocol gets its own module that
 //! returns samples, its rows and its notes.
 
+mod bound;
 mod contention;
 mod fixture;
 mod hooks;
@@ -100,6 +101,8 @@ struct Options {
     /// Jobs per throughput round, and rounds.
     throughput_jobs: usize,
     throughput_rounds: usize,
+    /// The retention bounds measured (`--quick`: only the default's).
+    bounds: &'static [usize],
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
     /// The arguments as given, for the report.
@@ -140,6 +143,11 @@ impl Options {
             idle_window: Duration::from_secs(if quick { 3 } else { 10 }),
             throughput_jobs: if quick { 100 } else { 1_000 },
             throughput_rounds: if quick { 1 } else { 3 },
+            bounds: if quick {
+                &bound::BOUNDS[..1]
+            } else {
+                &bound::BOUNDS[..]
+            },
             json,
             markdown,
             given: args.to_vec(),
@@ -255,6 +263,13 @@ fn bench(options: &Options) -> Result<Report, String> {
     let hooks = hooks::measure(&fx, options.warmup, options.runs)?;
     let contention = time_contention(&fx, options.rounds)?;
     let throughput = throughput::measure(&fx, options.throughput_jobs, options.throughput_rounds)?;
+    let at_bound = bound::measure(
+        &bin,
+        options.bounds,
+        options.warmup,
+        options.runs,
+        options.throughput_jobs,
+    )?;
     let pressure = pressure.stop();
 
     let jobs = format_count(options.jobs);
@@ -277,10 +292,12 @@ fn bench(options: &Options) -> Result<Report, String> {
     notes.extend(idle::notes(&idle));
     notes.extend(hooks::notes(options.warmup, options.runs));
     notes.extend(throughput::notes(&throughput));
+    notes.extend(bound::notes(options.warmup, options.runs));
     rows.extend(latency::rows(latency, &jobs));
     rows.extend(idle::rows(idle));
     rows.extend(hooks::rows(hooks));
     rows.extend(throughput::rows(throughput));
+    rows.extend(bound::rows(at_bound));
     rows.extend(contention_rows);
 
     Ok(Report {

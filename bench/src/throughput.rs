@@ -56,75 +56,90 @@ pub fn measure(fx: &Fixture, jobs: usize, rounds: usize) -> Result<Throughput, S
         done: Vec::new(),
     };
     for round in 0..rounds {
-        let start = Instant::now();
-        for _ in 0..jobs {
-            crate::interrupt::check()?;
-            measure::time_success(&mut fx.floor())?;
-        }
-        out.floor.push(start.elapsed().as_secs_f64());
-
         let workspace = fx.add_workspace(&format!("throughput-{round}"))?;
-        let store = fx.store_at(&workspace)?;
-        let mut ids = Vec::with_capacity(jobs);
-        let start = Instant::now();
-        for _ in 0..jobs {
-            crate::interrupt::check()?;
-            let mut run = fx.bgjobs_in(&workspace, &["run", "-b", "--", "true"]);
-            let (_, printed) = measure::time_success(&mut run)?;
-            let printed = String::from_utf8_lossy(&printed.stdout);
-            let id: u64 = printed
-                .trim()
-                .parse()
-                .map_err(|_| format!("`run -b` printed {:?}, not a job id", printed.trim()))?;
-            ids.push(id);
-        }
-        out.started.push(start.elapsed().as_secs_f64());
-        loop {
-            crate::interrupt::check()?;
-            let active = store
-                .active_ids()
-                .map_err(|e| format!("cannot read the index: {e}"))?;
-            if active.is_empty() {
-                break;
-            }
-            if start.elapsed() > PATIENCE {
-                return Err(format!(
-                    "{} of {jobs} jobs still active after {PATIENCE:?}",
-                    active.len()
-                ));
-            }
-            std::thread::sleep(POLL);
-        }
-        out.done.push(start.elapsed().as_secs_f64());
-
-        // Untimed: every job succeeded, and the notifier has delivered them
-        // all, so that its writes do not spill into the next round.
-        for &id in &ids {
-            let job = store
-                .get(id)
-                .map_err(|e| format!("cannot read job {id}: {e}"))?;
-            if job.status != Status::Succeeded {
-                return Err(format!(
-                    "job {id} ended {} ({})",
-                    job.outcome(),
-                    job.reason.unwrap_or_default()
-                ));
-            }
-        }
-        let drained = Instant::now();
-        while !store
-            .undelivered_ids()
-            .map_err(|e| format!("cannot read the index: {e}"))?
-            .is_empty()
-        {
-            crate::interrupt::check()?;
-            if drained.elapsed() > PATIENCE {
-                return Err("the notifier did not deliver the batch".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (floor, started, done) = round_in(fx, &workspace, jobs)?;
+        out.floor.push(floor);
+        out.started.push(started);
+        out.done.push(done);
     }
     Ok(out)
+}
+
+/// One round in `workspace` (as it is: fresh, or at its retention bound):
+/// `jobs` × `/bin/true`, then `jobs` × `run -b -- true` until all started
+/// and until all succeeded (and delivered, untimed); seconds each.
+pub fn round_in(
+    fx: &Fixture,
+    workspace: &std::path::Path,
+    jobs: usize,
+) -> Result<(f64, f64, f64), String> {
+    let start = Instant::now();
+    for _ in 0..jobs {
+        crate::interrupt::check()?;
+        measure::time_success(&mut fx.floor())?;
+    }
+    let floor = start.elapsed().as_secs_f64();
+
+    let store = fx.store_at(workspace)?;
+    let mut ids = Vec::with_capacity(jobs);
+    let start = Instant::now();
+    for _ in 0..jobs {
+        crate::interrupt::check()?;
+        let mut run = fx.bgjobs_in(workspace, &["run", "-b", "--", "true"]);
+        let (_, printed) = measure::time_success(&mut run)?;
+        let printed = String::from_utf8_lossy(&printed.stdout);
+        let id: u64 = printed
+            .trim()
+            .parse()
+            .map_err(|_| format!("`run -b` printed {:?}, not a job id", printed.trim()))?;
+        ids.push(id);
+    }
+    let started = start.elapsed().as_secs_f64();
+    loop {
+        crate::interrupt::check()?;
+        let active = store
+            .active_ids()
+            .map_err(|e| format!("cannot read the index: {e}"))?;
+        if active.is_empty() {
+            break;
+        }
+        if start.elapsed() > PATIENCE {
+            return Err(format!(
+                "{} of {jobs} jobs still active after {PATIENCE:?}",
+                active.len()
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+    let done = start.elapsed().as_secs_f64();
+
+    // Untimed: every job succeeded, and the notifier has delivered them
+    // all, so that its writes do not spill into the next round.
+    for &id in &ids {
+        let job = store
+            .get(id)
+            .map_err(|e| format!("cannot read job {id}: {e}"))?;
+        if job.status != Status::Succeeded {
+            return Err(format!(
+                "job {id} ended {} ({})",
+                job.outcome(),
+                job.reason.unwrap_or_default()
+            ));
+        }
+    }
+    let drained = Instant::now();
+    while !store
+        .undelivered_ids()
+        .map_err(|e| format!("cannot read the index: {e}"))?
+        .is_empty()
+    {
+        crate::interrupt::check()?;
+        if drained.elapsed() > PATIENCE {
+            return Err("the notifier did not deliver the batch".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((floor, started, done))
 }
 
 /// The table's rows.
