@@ -37,8 +37,13 @@ pub enum Command {
     Status(StatusArgs),
     /// Show one job's record and the tail of its output.
     Show(ShowArgs),
-    /// Print a job's log; with -f, follow it until the job ends.
+    /// Print a job's log (-n: its last lines); with -f, follow it until the
+    /// job ends.
     Logs(LogsArgs),
+    /// Start a job again: a new background job with the same command, cwd,
+    /// environment, title, key and timeout, naming the old one in
+    /// `restarted_from`. A job still running is cancelled first.
+    Restart(RestartArgs),
     /// Wait for jobs to end. Exit 0 if all succeeded, the failed job's exit
     /// code (128+n for a signal), 124 on timeout, 125 if one was cancelled,
     /// lost or timed out, 2 for an unknown job.
@@ -155,12 +160,34 @@ pub struct RunArgs {
     /// go on, it was stopped on purpose, and the job is cancelled.
     #[arg(long, requires = "follow", hide = true)]
     pub adopted: bool,
+    /// Run the command in DIR (default: the current directory). The
+    /// workspace is still the one found from where `run` is started.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Set KEY=VALUE in the command's environment (repeatable; the last of
+    /// one KEY wins).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = env_var)]
+    pub env: Vec<(String, String)>,
     /// Print the job as JSON.
     #[arg(long)]
     pub json: bool,
     /// The command and its arguments, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// A `KEY=VALUE` option, checked once, here: a name that an environment can
+/// hold (not empty, no `=`, no NUL), a value without NUL.
+fn env_var(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    if key.is_empty() || key.contains('\0') || value.contains('\0') {
+        return Err(format!(
+            "{text:?}: KEY must not be empty, and neither may hold NUL"
+        ));
+    }
+    Ok((key.to_string(), value.to_string()))
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +223,29 @@ pub struct LogsArgs {
     /// Follow the log until the job ends.
     #[arg(short, long)]
     pub follow: bool,
+    /// Only the last N lines (with -f: then follow from there).
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The job to run again.
+    pub id: u64,
+    /// Refuse (exit 2) if the job is still queued or running, instead of
+    /// cancelling it first.
+    #[arg(long)]
+    pub no_cancel: bool,
+    /// With a running job: how long its tree gets between SIGTERM and
+    /// SIGKILL.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = duration)]
+    pub grace: Duration,
+    /// Owning session of the new job (default: the caller's, as for `run`).
+    #[arg(long, value_name = "S")]
+    pub session: Option<String>,
+    /// Print the new job as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

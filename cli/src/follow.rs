@@ -26,6 +26,11 @@ pub enum Followed {
 
 /// Copy job `id`'s log to stdout from its start until the job ends.
 pub fn follow(store: &Store, id: u64) -> Result<Followed, Failure> {
+    follow_from(store, id, 0)
+}
+
+/// [`follow`] from byte `offset` of the log on.
+pub fn follow_from(store: &Store, id: u64, offset: u64) -> Result<Followed, Failure> {
     let mut waker = Waker::subscribe(
         store,
         Interest {
@@ -33,7 +38,7 @@ pub fn follow(store: &Store, id: u64) -> Result<Followed, Failure> {
             ..Interest::default()
         },
     );
-    let mut offset = 0;
+    let mut offset = offset;
     loop {
         // The status first: a worker drains the log before it records the
         // end, so a copy after seeing the end gets all of it.

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(cli.workspace, args),
         Command::Show(args) => commands::show::run(cli.workspace, args),
         Command::Logs(args) => commands::logs::run(cli.workspace, args),
+        Command::Restart(args) => commands::restart::run(cli.workspace, args),
         Command::Wait(args) => commands::wait::run(cli.workspace, args),
         Command::Cancel(args) => commands::cancel::run(cli.workspace, args),
         Command::Prune(args) => commands::prune::run(cli.workspace, args),

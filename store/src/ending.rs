@@ -113,6 +113,8 @@ mod tests {
             cancel_requested: None,
             deliveries: Default::default(),
             follower: None,
+            env: Default::default(),
+            restarted_from: None,
         }
     }
 

@@ -1,5 +1,7 @@
 //! The job record, as stored in `jobs/<id>.json` and printed by `--json`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::command::CommandLine;
@@ -123,6 +125,13 @@ pub struct Job {
     /// job's end is its to tell; once it is gone, bgjobs tells the end itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follower: Option<ProcessIdentity>,
+    /// Variables set for the command on top of the worker's environment
+    /// (`run --env KEY=VALUE`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The job this one restarts (`bgjobs restart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_from: Option<u64>,
 }
 
 /// Deliveries of a finished job, each recorded once it is done so that a
@@ -230,6 +239,10 @@ pub struct NewJob {
     /// The creating process follows the job (`run -b --follow`): it becomes
     /// the job's [`Job::follower`].
     pub follow: bool,
+    /// Variables for the command.
+    pub env: BTreeMap<String, String>,
+    /// The job this one restarts.
+    pub restarted_from: Option<u64>,
 }
 
 /// Longest title a user may give (`--title`); longer is an error.

@@ -93,6 +93,51 @@ impl LogWriter {
     }
 }
 
+/// Where the last `lines` lines of the file at `path` start, as a byte
+/// offset (0 when it has no more than that; its length when `lines` is 0):
+/// read backwards a block at a time, so a long log costs only its end. A
+/// missing file is an empty log.
+pub fn last_lines_start(path: &Path, lines: u64) -> io::Result<u64> {
+    const BLOCK: u64 = 64 * 1024;
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    if lines == 0 {
+        return Ok(len);
+    }
+    // A last line without its newline counts as a line too.
+    let mut end = len;
+    let mut wanted = lines;
+    let mut block = vec![0u8; BLOCK as usize];
+    let mut last_byte_seen = false;
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let chunk = &mut block[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        for (i, &b) in chunk.iter().enumerate().rev() {
+            let at = start + i as u64;
+            if !last_byte_seen {
+                last_byte_seen = true;
+                if b == b'\n' {
+                    continue; // the newline that ends the last line
+                }
+            }
+            if b == b'\n' {
+                wanted -= 1;
+                if wanted == 0 {
+                    return Ok(at + 1);
+                }
+            }
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 /// The last `max_lines` lines of the file at `path`, from at most its last
 /// `max_bytes` bytes, as text.
 pub fn tail(path: &Path, max_lines: usize, max_bytes: u64) -> String {
@@ -121,6 +166,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn last_lines_start_counts_lines_from_the_end() {
+        let dir = std::env::temp_dir().join(format!("bgjobs-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("l.log");
+        let at = |text: &str, n| -> String {
+            std::fs::write(&path, text).unwrap();
+            text[last_lines_start(&path, n).unwrap() as usize..].to_string()
+        };
+        assert_eq!(at("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(at("a\nb\nc", 2), "b\nc", "a last line without its newline");
+        assert_eq!(at("a\nb\n", 5), "a\nb\n");
+        assert_eq!(at("a\nb\n", 0), "");
+        assert_eq!(at("", 3), "");
+        assert_eq!(at("\n\n\n", 2), "\n\n", "empty lines are lines");
+        let long: String = (0..100_000).map(|i| format!("{i}\n")).collect();
+        assert_eq!(at(&long, 3), "99997\n99998\n99999\n", "across blocks");
+        assert_eq!(last_lines_start(&dir.join("none"), 3).unwrap(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn bound_keeps_newest_output() {
         let dir = std::env::temp_dir().join(format!("bgjobs-log-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -135,6 +201,9 @@ mod tests {
         assert!(text.ends_with("line 4999\n"));
         assert!(!text.contains("line 10\n"));
         assert_eq!(tail(&path, 2, 4096), "line 4998\nline 4999");
+        let from = last_lines_start(&path, 2).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(&text[from as usize..], "line 4998\nline 4999\n");
         drop(log); // Windows cannot remove an open file
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -234,6 +234,8 @@ impl Store {
                 cancel_requested: None,
                 deliveries: Default::default(),
                 follower: if new.follow { creator } else { None },
+                env: new.env,
+                restarted_from: new.restarted_from,
             };
             tx.write_job(&job)?;
             Ok(Created::New(job))

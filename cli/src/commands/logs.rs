@@ -1,4 +1,5 @@
-//! `bgjobs logs ID [-f]`: print a job's log; follow it until the job ends.
+//! `bgjobs logs ID [-f] [-n N]`: print a job's log (or its last N lines);
+//! follow it until the job ends.
 
 use std::path::{Path, PathBuf};
 
@@ -20,10 +21,15 @@ pub fn run(workspace: Option<PathBuf>, args: LogsArgs) -> Outcome {
             path.display()
         )));
     }
+    let from = match args.lines {
+        Some(n) => bgjobs_store::log::last_lines_start(&path, n)
+            .map_err(|e| Failure::error(format!("cannot read {}: {e}", path.display())))?,
+        None => 0,
+    };
     if args.follow {
-        follow::follow(&store, args.id)?;
+        follow::follow_from(&store, args.id, from)?;
     } else {
-        follow::copy_from(Path::new(&path), 0)?;
+        follow::copy_from(Path::new(&path), from)?;
     }
     // A closed stdout (`bgjobs logs 7 | head`) is a reader that is done.
     Ok(0)

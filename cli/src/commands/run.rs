@@ -44,8 +44,21 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         Some(ms) => Some(u64::try_from(ms).unwrap_or(u64::MAX)),
         None => None,
     };
-    let cwd = std::env::current_dir()
+    let here = std::env::current_dir()
         .map_err(|e| Failure::error(format!("cannot read the current directory: {e}")))?;
+    let cwd = match args.cwd {
+        Some(dir) => {
+            let dir = here.join(dir);
+            if !dir.is_dir() {
+                return Err(Failure::usage(format!(
+                    "--cwd: {} is not a directory",
+                    dir.display()
+                )));
+            }
+            dir
+        }
+        None => here,
+    };
     let store = context::open_store(workspace)?;
     let new = NewJob {
         title: args.title,
@@ -59,6 +72,8 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         key: args.key,
         timeout_ms,
         follow: args.follow,
+        env: args.env.into_iter().collect(),
+        restarted_from: None,
     };
     let job = match store.create(new)? {
         Created::Existing(job) => job,
@@ -156,7 +171,8 @@ fn claim_told(store: &Store, job: &Job) -> Result<(), Failure> {
     Ok(())
 }
 
-fn report(job: &Job, json: bool) -> Result<(), Failure> {
+/// Print a started job: its id, or (`--json`) its record.
+pub fn report(job: &Job, json: bool) -> Result<(), Failure> {
     if json {
         output::json(job)
     } else {
@@ -196,7 +212,7 @@ pub fn start_worker(workspace: Option<PathBuf>, id: u64) -> Outcome {
 
 /// Start the detached worker and hand the job over to it before returning, so
 /// that the job always has a live owner.
-fn start_background(store: &Store, job: Job) -> Result<Job, Failure> {
+pub fn start_background(store: &Store, job: Job) -> Result<Job, Failure> {
     let mut cmd = context::bgjobs(store, &["worker", &job.id.to_string()])?;
     let child = match platform::spawn_detached(&mut cmd) {
         Ok(child) => child,

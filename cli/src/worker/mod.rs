@@ -187,6 +187,7 @@ fn prepare(
     let mut cmd = Command::new(job.command.program());
     cmd.args(job.command.args())
         .current_dir(&job.cwd)
+        .envs(&job.env)
         .env("BGJOBS_JOB_ID", job.id.to_string());
     let pipe = |e: std::io::Error| format!("cannot create a pipe: {e}");
     let (reader_out, writer_out) = std::io::pipe().map_err(pipe)?;

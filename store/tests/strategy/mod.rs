@@ -95,7 +95,11 @@ pub fn job() -> impl Strategy<Value = Job> {
         deliveries(),
         option::of(identity()),
     );
-    (who, how, extra).prop_map(
+    let more = (
+        proptest::collection::btree_map(text(), text(), 0..3),
+        option::of(any::<u64>()),
+    );
+    (who, how, extra, more).prop_map(
         |(
             (v, id, title, command, cwd, background, session_id, agent_id, key, status),
             (
@@ -110,6 +114,7 @@ pub fn job() -> impl Strategy<Value = Job> {
                 output_tail,
             ),
             (timeout_ms, worker, process, cancel_requested, deliveries, follower),
+            (env, restarted_from),
         )| Job {
             v,
             id,
@@ -136,6 +141,8 @@ pub fn job() -> impl Strategy<Value = Job> {
             cancel_requested,
             deliveries,
             follower,
+            env,
+            restarted_from,
         },
     )
 }

@@ -8,6 +8,9 @@
 //! e2e-helper lines N             print "line 1" .. "line N" on stdout
 //! e2e-helper print TEXT          print TEXT on stdout
 //! e2e-helper eprint TEXT         print TEXT on stderr
+//! e2e-helper cwd                 print the current directory
+//! e2e-helper env NAME..          print NAME=VALUE for each NAME (VALUE empty
+//!                                when unset)
 //! e2e-helper wait-file PATH      print "waiting", wait until PATH exists, print "done"
 //! e2e-helper store-writer OP [ID] write to the store of BGJOBS_HOME / the current
 //!                                directory until killed: OP is `update` (job ID's
@@ -54,6 +57,17 @@ fn main() {
         }
         "print" => println!("{}", arg(1)),
         "eprint" => eprintln!("{}", arg(1)),
+        "cwd" => println!(
+            "{}",
+            std::env::current_dir()
+                .expect("a current directory")
+                .display()
+        ),
+        "env" => {
+            for name in &args[1..] {
+                println!("{name}={}", std::env::var(name).unwrap_or_default());
+            }
+        }
         "wait-file" => {
             let path = std::path::Path::new(arg(1));
             println!("waiting");
