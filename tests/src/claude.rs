@@ -21,7 +21,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -489,61 +489,8 @@ impl<'a> Claude<'a> {
 
 pub use crate::path_with_bgjobs;
 
-/// Wait for `child` to exit within `limit` (else kill it and fail), with
-/// its output.
+/// Wait for the client to exit within `limit` (see [`crate::proc::wait_output`]).
 #[track_caller]
-pub fn wait_output(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for claude") {
-            // Background shells of the client may hold the pipes open.
-            let (stdout, stderr) = (join_within(out), join_within(err));
-            return Output {
-                status,
-                stdout,
-                stderr,
-            };
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("claude did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A pipe reader's bytes, or nothing if the pipe is still held open by a
-/// process the client left behind after a second.
-fn join_within(reader: std::thread::JoinHandle<Vec<u8>>) -> Vec<u8> {
-    let start = Instant::now();
-    while !reader.is_finished() && start.elapsed() < Duration::from_secs(1) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if reader.is_finished() {
-        reader.join().unwrap_or_default()
-    } else {
-        Vec::new()
-    }
+pub fn wait_output(child: Child, limit: Duration) -> Output {
+    crate::proc::wait_output(child, limit, "claude")
 }

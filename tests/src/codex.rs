@@ -39,7 +39,7 @@
 //!   tool (`CODEX_THREAD_ID` there is the thread: a subagent's own id).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -1042,60 +1042,8 @@ pub fn read_jsonl(file: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Wait for `child` to exit within `limit` (else kill it and fail), with
-/// its output. A process the client left behind may hold the pipes open:
-/// after the exit they are read for one more second at most.
+/// Wait for a client to exit within `limit` (see [`crate::proc::wait_output`]).
 #[track_caller]
-pub fn wait_output(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        std::thread::spawn(move || {
-            if let Some(mut pipe) = pipe {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        rx
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for codex") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("codex did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let collect = |rx: mpsc::Receiver<Vec<u8>>| {
-        let until = Instant::now() + Duration::from_secs(1);
-        let mut bytes = Vec::new();
-        while let Ok(chunk) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-            bytes.extend_from_slice(&chunk);
-        }
-        bytes
-    };
-    Output {
-        status,
-        stdout: collect(out),
-        stderr: collect(err),
-    }
+pub fn wait_output(child: Child, limit: Duration) -> Output {
+    crate::proc::wait_output(child, limit, "codex")
 }

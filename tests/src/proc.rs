@@ -12,6 +12,11 @@ mod platform;
 
 pub use platform::*;
 
+use std::io::Read;
+use std::process::{Child, Output};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
 /// Wait until `pid` is gone; panic naming `what` after the deadline.
 #[track_caller]
 pub fn wait_dead(pid: u32, what: &str) {
@@ -49,4 +54,62 @@ pub fn skip_under_wine(test: &str, reason: &str) -> bool {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "SKIPPED under Wine: {test}: {reason}");
     true
+}
+
+/// Wait for `child` to exit within `limit` (else kill it and fail), with
+/// its output. A process the client left behind may hold the pipes open:
+/// after the exit they are read for one more second at most.
+#[track_caller]
+pub fn wait_output(mut child: Child, limit: Duration, what: &str) -> Output {
+    let start = Instant::now();
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        std::thread::spawn(move || {
+            if let Some(mut pipe) = pipe {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        rx
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let collect = |rx: mpsc::Receiver<Vec<u8>>| {
+        let until = Instant::now() + Duration::from_secs(1);
+        let mut bytes = Vec::new();
+        while let Ok(chunk) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            bytes.extend_from_slice(&chunk);
+        }
+        bytes
+    };
+    Output {
+        status,
+        stdout: collect(out),
+        stderr: collect(err),
+    }
 }
