@@ -75,7 +75,8 @@ pub fn job() -> impl Strategy<Value = Job> {
         option::of(text()),
         option::of(text()),
         status(),
-    );
+    )
+        .boxed();
     let how = (
         option::of(any::<i32>()),
         option::of(any::<i32>()),
@@ -86,7 +87,8 @@ pub fn job() -> impl Strategy<Value = Job> {
         option::of(any::<u32>()),
         text(),
         text(),
-    );
+    )
+        .boxed();
     let extra = (
         option::of(any::<u64>()),
         option::of(identity()),
@@ -94,11 +96,13 @@ pub fn job() -> impl Strategy<Value = Job> {
         option::of(text()),
         deliveries(),
         option::of(identity()),
-    );
+    )
+        .boxed();
     let more = (
         proptest::collection::btree_map(text(), text(), 0..3),
         option::of(any::<u64>()),
-    );
+    )
+        .boxed();
     (who, how, extra, more).prop_map(
         |(
             (v, id, title, command, cwd, background, session_id, agent_id, key, status),
