@@ -362,14 +362,7 @@ fn sse(body: &Value, step: &Step) -> String {
 
 /// The Claude Code binary under test: `BGJOBS_CLAUDE`.
 pub fn claude_bin() -> PathBuf {
-    let path = std::env::var_os("BGJOBS_CLAUDE").map(PathBuf::from);
-    match path {
-        Some(p) if p.is_file() => p,
-        _ => panic!(
-            "BGJOBS_CLAUDE does not name the Claude Code binary: run these tests with \
-             `bash .ci/claude-test`, which installs the pinned client"
-        ),
-    }
+    crate::client_bin("BGJOBS_CLAUDE", "the Claude Code", ".ci/claude-test")
 }
 
 /// A throwaway home for the real client, with bgjobs' hooks installed.

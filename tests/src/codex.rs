@@ -748,14 +748,7 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// The Codex binary under test: `BGJOBS_CODEX` (the native binary of the
 /// npm package, so a hook's parent is the client itself, not node).
 pub fn codex_bin() -> PathBuf {
-    let path = std::env::var_os("BGJOBS_CODEX").map(PathBuf::from);
-    match path {
-        Some(p) if p.is_file() => p,
-        _ => panic!(
-            "BGJOBS_CODEX does not name the Codex CLI binary: run these tests with \
-             `bash .ci/codex-test`, which installs the pinned client"
-        ),
-    }
+    crate::client_bin("BGJOBS_CODEX", "the Codex CLI", ".ci/codex-test")
 }
 
 /// A throwaway home for the real client, talking to its own fake model.
@@ -1006,6 +999,18 @@ impl<'a> Codex<'a> {
         assert!(entry.is_object(), "hooks/list failed: {reply}");
         entry
     }
+}
+
+/// Fail with the client's output unless its run succeeded.
+#[track_caller]
+pub fn assert_ran(out: &Output) {
+    assert!(
+        out.status.success(),
+        "codex exec failed with {}\nstdout: {}\nstderr: {}",
+        out.status,
+        crate::stdout(out),
+        crate::stderr(out)
+    );
 }
 
 /// The session id in a `codex exec` stderr (`session id: <uuid>`) or in

@@ -687,6 +687,19 @@ pub fn ok(cmd: Command) -> String {
 
 /// Parse JSON output, showing it when it is not JSON.
 #[track_caller]
+/// A real agent client's binary, named by the variable `var` that its CI
+/// script (which installs the pinned client) sets; a test that needs it
+/// fails without it, never passes.
+pub fn client_bin(var: &str, what: &str, script: &str) -> PathBuf {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(p) if p.is_file() => p,
+        _ => panic!(
+            "{var} does not name {what} binary: run these tests with `bash {script}`, \
+             which installs the pinned client"
+        ),
+    }
+}
+
 /// How often `needle` occurs in `text`.
 pub fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()

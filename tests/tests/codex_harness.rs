@@ -12,8 +12,8 @@
 
 use std::path::PathBuf;
 
-use bgjobs_tests::codex::{self, logging_hook, read_jsonl, shell_quote, Codex, Step};
-use bgjobs_tests::{json, stderr, stdout, TestEnv, Value};
+use bgjobs_tests::codex::{self, assert_ran, logging_hook, read_jsonl, shell_quote, Codex, Step};
+use bgjobs_tests::{json, stdout, TestEnv, Value};
 
 const IGNORED: &str = "needs the real Codex CLI: bash .ci/codex-test";
 
@@ -42,17 +42,6 @@ fn only_payload(env: &TestEnv, event: &str) -> Value {
     let all = read_jsonl(&log_of(env, event));
     assert_eq!(all.len(), 1, "expected one {event} payload: {all:?}");
     all[0].clone()
-}
-
-#[track_caller]
-fn assert_ran(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "codex exec failed with {}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    );
 }
 
 #[test]

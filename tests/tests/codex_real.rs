@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use bgjobs_tests::codex::{shell_quote, Codex, Step};
-use bgjobs_tests::{bgjobs_bin, stderr, stdout, TestEnv, Value};
+use bgjobs_tests::codex::{assert_ran, shell_quote, Codex, Step};
+use bgjobs_tests::{bgjobs_bin, stdout, TestEnv, Value};
 
 const IGNORED: &str = "needs the real Codex CLI: bash .ci/codex-test";
 
@@ -30,17 +30,6 @@ fn job_waiting_for(env: &TestEnv, title: &str, gate: &std::path::Path) -> String
         shell_quote(&env.helper()),
         shell_quote(&gate.to_string_lossy())
     )
-}
-
-#[track_caller]
-fn assert_ran(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "codex exec failed with {}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    );
 }
 
 /// The only job of the workspace.

@@ -53,10 +53,8 @@ fn run_cwd_and_env_set_the_commands_directory_and_environment() {
     std::fs::create_dir_all(&dir).unwrap();
     let dir = std::fs::canonicalize(&dir).unwrap();
     let helper = env.helper();
-    let id: u64 = env
-        .run_ok(&[
-            "run",
-            "-b",
+    let id = env.start(
+        &[
             "--cwd",
             &dir.to_string_lossy(),
             "--env",
@@ -67,16 +65,9 @@ fn run_cwd_and_env_set_the_commands_directory_and_environment() {
             "BGJ_A=2",
             "--env",
             "BGJ_EMPTY=",
-            "--",
-            &helper,
-            "env",
-            "BGJ_A",
-            "BGJ_B",
-            "BGJ_EMPTY",
-        ])
-        .trim()
-        .parse()
-        .expect("a job id");
+        ],
+        &[&helper, "env", "BGJ_A", "BGJ_B", "BGJ_EMPTY"],
+    );
     assert_eq!(log_of(&env, id), "BGJ_A=2\nBGJ_B=x=y\nBGJ_EMPTY=\n");
     let job = env.job(id);
     assert!(same_path(&job["cwd"], &dir), "{job}");
@@ -84,19 +75,7 @@ fn run_cwd_and_env_set_the_commands_directory_and_environment() {
         job["env"],
         json!({"BGJ_A": "2", "BGJ_B": "x=y", "BGJ_EMPTY": ""})
     );
-    let id: u64 = env
-        .run_ok(&[
-            "run",
-            "-b",
-            "--cwd",
-            &dir.to_string_lossy(),
-            "--",
-            &helper,
-            "cwd",
-        ])
-        .trim()
-        .parse()
-        .unwrap();
+    let id = env.start(&["--cwd", &dir.to_string_lossy()], &[&helper, "cwd"]);
     assert_eq!(std::fs::canonicalize(log_of(&env, id).trim()).unwrap(), dir);
 
     // Bad input: the first line says what is wrong, exit 2, nothing recorded.
@@ -132,10 +111,8 @@ fn restart_runs_a_finished_job_again_and_cancels_a_running_one_first() {
     let dir = env.root.join("d");
     std::fs::create_dir_all(&dir).unwrap();
     let helper = env.helper();
-    let first: u64 = env
-        .run_ok(&[
-            "run",
-            "-b",
+    let first = env.start(
+        &[
             "--title",
             "the env",
             "--key",
@@ -144,14 +121,9 @@ fn restart_runs_a_finished_job_again_and_cancels_a_running_one_first() {
             &dir.to_string_lossy(),
             "--env",
             "BGJ_R=yes",
-            "--",
-            &helper,
-            "env",
-            "BGJ_R",
-        ])
-        .trim()
-        .parse()
-        .unwrap();
+        ],
+        &[&helper, "env", "BGJ_R"],
+    );
     assert_eq!(log_of(&env, first), "BGJ_R=yes\n");
     let again: Value = env.json(&["restart", &first.to_string(), "--json", "--session", "S2"]);
     let again_id = again["id"].as_u64().unwrap();
