@@ -56,6 +56,12 @@ impl Fixture {
     /// [`Fixture::create`] with `keep_finished = keep`, for a workspace held
     /// at its retention bound.
     pub fn create_keeping(bin: PathBuf, keep: usize) -> Result<Self, String> {
+        Self::create_with(bin, keep, "")
+    }
+
+    /// [`Fixture::create_keeping`] with `extra` appended to `config.toml`
+    /// (a `[queues]` table, say).
+    pub fn create_with(bin: PathBuf, keep: usize, extra: &str) -> Result<Self, String> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -80,7 +86,7 @@ impl Fixture {
             .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
         std::fs::write(
             &fixture.config_path,
-            format!("keep_finished = {keep}\ndesktop = false\n"),
+            format!("keep_finished = {keep}\ndesktop = false\n{extra}"),
         )
         .map_err(|e| format!("cannot write {}: {e}", fixture.config_path.display()))?;
         fixture.config = Config::load_from(&fixture.config_path)

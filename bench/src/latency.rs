@@ -211,7 +211,7 @@ fn start_job(fx: &Fixture, exe: &Path, stamp: &Path, gate: &Path) -> Result<u64,
 }
 
 /// Poll the store (in-process, cheap) until job `id` satisfies `done`.
-fn await_status(
+pub(crate) fn await_status(
     store: &bgjobs_store::Store,
     id: u64,
     done: impl Fn(&bgjobs_store::Job) -> bool,
@@ -244,7 +244,7 @@ fn await_status(
 
 /// Until the notifier counts a connection besides the status request itself:
 /// the `wait` has connected (it subscribes on that connection right away).
-fn await_subscriber(fx: &Fixture) -> Result<(), String> {
+pub(crate) fn await_subscriber(fx: &Fixture) -> Result<(), String> {
     let start = std::time::Instant::now();
     loop {
         crate::interrupt::check()?;
@@ -357,7 +357,7 @@ pub fn relay_main(args: &[String]) -> std::process::ExitCode {
     exit_with(result)
 }
 
-fn exit_with(result: Result<(), String>) -> std::process::ExitCode {
+pub(crate) fn exit_with(result: Result<(), String>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -9,7 +9,8 @@
 //! - what the notifier costs while idle, memory and CPU ([`idle`]);
 //! - the Claude Code hooks' process time ([`hooks`]);
 //! - many processes updating one record at once ([`contention`]);
-//! - a batch of jobs started back to back until all are done ([`throughput`]).
+//! - a batch of jobs started back to back until all are done ([`throughput`]);
+//! - queued jobs starting as slots free, readiness, a full queue ([`queueing`]).
 //!
 //! The floors are there because these machines are shared and noisy: a
 //! ratio to `/bin/true` (or the like) measured alongside means more than an
@@ -30,6 +31,7 @@ mod latency;
 mod machine;
 mod measure;
 mod pueue;
+mod queueing;
 mod report;
 mod throughput;
 
@@ -81,6 +83,9 @@ usage: cargo run --release -p bgjobs-bench -- [--runs N] [--json PATH] [--quick]
                1000); `run -b` and `status` are also timed in an empty one
                and one of 1,000 (or N/10 when N <= 1,000)
   --rounds N   contention rounds (default 5; --quick 2)
+  --only job-control
+               measure only the job-control rows (queue slot → start, ready
+               line → wait --ready, a full queue), for iterating on them
 
 The private state root is made under the temp directory ($TMPDIR), so its file
 system decides the cost of every fsync; TMPDIR=/dev/shm takes fsync out of the
@@ -105,6 +110,8 @@ struct Options {
     bounds: &'static [usize],
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
+    /// `--only job-control`.
+    only_job_control: bool,
     /// The arguments as given, for the report.
     given: Vec<String>,
 }
@@ -114,6 +121,7 @@ impl Options {
         let mut quick = false;
         let (mut runs, mut jobs, mut rounds, mut json) = (None, None, None, None);
         let mut markdown = None;
+        let mut only_job_control = false;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = |name: &str| {
@@ -132,6 +140,10 @@ impl Options {
                 "--rounds" => rounds = Some(count("--rounds", value("--rounds")?)?),
                 "--json" => json = Some(PathBuf::from(value("--json")?)),
                 "--markdown" => markdown = Some(PathBuf::from(value("--markdown")?)),
+                "--only" => match value("--only")?.as_str() {
+                    "job-control" => only_job_control = true,
+                    other => return Err(format!("--only: unknown metric {other:?}")),
+                },
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -150,6 +162,7 @@ impl Options {
             },
             json,
             markdown,
+            only_job_control,
             given: args.to_vec(),
         })
     }
@@ -182,6 +195,8 @@ fn main() -> ExitCode {
         Some(latency::STAMP_FLAG) => return latency::stamp_main(&args[2..]),
         Some(latency::RELAY_FLAG) => return latency::relay_main(&args[2..]),
         Some(hooks::SLEEP_FLAG) => return hooks::sleep_main(&args[2..]),
+        Some(queueing::START_FLAG) => return queueing::start_main(&args[2..]),
+        Some(queueing::READY_FLAG) => return queueing::ready_main(&args[2..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -233,6 +248,27 @@ fn bench(options: &Options) -> Result<Report, String> {
     let bin = build_release()?;
     let fx = Fixture::create(bin.clone())?;
     let machine = Machine::detect(fx.dir());
+    if options.only_job_control {
+        let pressure = PressureClock::start();
+        let queueing = queueing::measure(&bin, options.warmup, options.runs)?;
+        let notes = match queueing {
+            Some(_) => queueing::notes(options.warmup, options.runs),
+            None => vec!["Job control: not measured on this platform.".into()],
+        };
+        return Ok(Report {
+            machine,
+            pressure: pressure.stop(),
+            command: options.command_line(),
+            binary: bin.display().to_string(),
+            jobs: 0,
+            populate_seconds: 0.0,
+            warmup: options.warmup,
+            runs: options.runs,
+            rounds: 0,
+            rows: queueing::rows(queueing),
+            notes,
+        });
+    }
 
     eprintln!("bgjobs-bench: recording {} finished jobs…", options.jobs);
     let populated = fx.populate(options.jobs)?;
@@ -270,6 +306,7 @@ fn bench(options: &Options) -> Result<Report, String> {
         options.runs,
         options.throughput_jobs,
     )?;
+    let queueing = queueing::measure(&bin, options.warmup, options.runs)?;
     let pressure = pressure.stop();
 
     let jobs = format_count(options.jobs);
@@ -293,11 +330,15 @@ fn bench(options: &Options) -> Result<Report, String> {
     notes.extend(hooks::notes(options.warmup, options.runs));
     notes.extend(throughput::notes(&throughput));
     notes.extend(bound::notes(options.warmup, options.runs));
+    if queueing.is_some() {
+        notes.extend(queueing::notes(options.warmup, options.runs));
+    }
     rows.extend(latency::rows(latency, &jobs));
     rows.extend(idle::rows(idle));
     rows.extend(hooks::rows(hooks));
     rows.extend(throughput::rows(throughput));
     rows.extend(bound::rows(at_bound));
+    rows.extend(queueing::rows(queueing));
     rows.extend(contention_rows);
 
     Ok(Report {

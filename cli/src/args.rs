@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 pub use bgjobs::hook_event::Client;
+use bgjobs_store::QueueName;
 
 /// bgjobs: keeps an agent's background jobs alive, recorded and reported.
 ///
@@ -40,6 +41,9 @@ pub enum Command {
     /// Print a job's log (-n: its last lines); with -f, follow it until the
     /// job ends.
     Logs(LogsArgs),
+    /// List the workspace's queues: each one's limit (`[queues]` in
+    /// config.toml; 0 is none) and how many of its jobs run and wait.
+    Queue(QueueArgs),
     /// Start a job again: a new background job with the same command, cwd,
     /// environment, title, key and timeout, naming the old one in
     /// `restarted_from`. A job still running is cancelled first.
@@ -168,12 +172,41 @@ pub struct RunArgs {
     /// one KEY wins).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = env_var)]
     pub env: Vec<(String, String)>,
+    /// With -b: run in queue NAME (default: `default`). A queue's limit
+    /// (`[queues]` in config.toml, `NAME = N`) caps how many of its jobs run
+    /// at once; the rest wait, `queued`, and start oldest first.
+    #[arg(long, value_name = "NAME", value_parser = QueueName::new)]
+    pub queue: Option<QueueName>,
+    /// With -b: start only once every job ID has ended, and only if all of
+    /// them succeeded; otherwise the job ends `skipped` (wait: exit 125).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',', num_args = 1)]
+    pub after: Vec<u64>,
+    /// The job is ready once a line of its output (stdout or stderr)
+    /// matches REGEX: recorded as `ready_at`, `status` shows `running
+    /// (ready)`, `wait --ready` returns, and the owning session is told.
+    #[arg(long, value_name = "REGEX", value_parser = ready_pattern)]
+    pub ready: Option<String>,
     /// Print the job as JSON.
     #[arg(long)]
     pub json: bool,
     /// The command and its arguments, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// A `--ready` pattern: a regex that compiles (the worker compiles it again).
+fn ready_pattern(text: &str) -> Result<String, String> {
+    match regex::Regex::new(text) {
+        Ok(_) => Ok(text.to_string()),
+        // The error spans lines (the pattern, a caret, the problem).
+        Err(e) => Err(format!(
+            "not a valid regex: {}",
+            e.to_string()
+                .lines()
+                .last()
+                .map_or("invalid", |l| l.trim_start_matches("error: "))
+        )),
+    }
 }
 
 /// A `KEY=VALUE` option, checked once, here: a name that an environment can
@@ -229,6 +262,13 @@ pub struct LogsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// Print `[{"name", "limit", "running", "waiting"}]` as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RestartArgs {
     /// The job to run again.
     pub id: u64,
@@ -252,6 +292,10 @@ pub struct RestartArgs {
 pub struct WaitArgs {
     /// Jobs to wait for (default: every queued or running job).
     pub ids: Vec<u64>,
+    /// Return as soon as each job is ready (its `--ready` pattern matched),
+    /// exit 0; a job that ends before it is ready counts as that end.
+    #[arg(long, requires = "ids")]
+    pub ready: bool,
     /// Return when the first of them ends.
     #[arg(long)]
     pub any: bool,
@@ -328,6 +372,10 @@ pub enum NotifierCommand {
 pub struct WorkerArgs {
     /// The job to run.
     pub id: u64,
+    /// Started by a queue's admission, which named this process the job's
+    /// worker: run the job only if the record still says so.
+    #[arg(long)]
+    pub admitted: bool,
 }
 
 #[derive(Debug, Args)]

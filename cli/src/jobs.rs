@@ -44,14 +44,15 @@ pub struct Cancelled {
     pub kill_error: Option<String>,
 }
 
-/// Cancel `ids` concurrently (each may spend a grace period).
+/// Cancel `ids` concurrently (each may spend a grace period); then start
+/// what their ends let start (or skip what came after them).
 pub fn cancel_many(
     store: &Store,
     ids: &[u64],
     grace: Duration,
     reason: &str,
 ) -> Result<Vec<Cancelled>, Failure> {
-    std::thread::scope(|scope| {
+    let results = std::thread::scope(|scope| {
         let handles: Vec<_> = ids
             .iter()
             .map(|&id| scope.spawn(move || cancel_one(store, id, grace, reason)))
@@ -62,8 +63,10 @@ pub fn cancel_many(
                 h.join()
                     .unwrap_or_else(|_| Err(Failure::error("a cancel thread panicked")))
             })
-            .collect()
-    })
+            .collect::<Result<Vec<_>, Failure>>()
+    })?;
+    crate::admission::start_due(store, false)?;
+    Ok(results)
 }
 
 /// Cancel one job: mark the request (so the worker records `cancelled`, not

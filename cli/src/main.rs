@@ -4,6 +4,7 @@
 //! command in `commands/`; each returns an exit code or a [`Failure`] that is
 //! printed as one line on stderr.
 
+mod admission;
 mod args;
 mod commands;
 mod context;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(cli.workspace, args),
         Command::Show(args) => commands::show::run(cli.workspace, args),
         Command::Logs(args) => commands::logs::run(cli.workspace, args),
+        Command::Queue(args) => commands::queue::run(cli.workspace, args),
         Command::Restart(args) => commands::restart::run(cli.workspace, args),
         Command::Wait(args) => commands::wait::run(cli.workspace, args),
         Command::Cancel(args) => commands::cancel::run(cli.workspace, args),
@@ -78,7 +80,7 @@ fn main() -> ExitCode {
             hooks::adopt::stop(cli.workspace, id, if_deliberate)
         }
         Command::Detach { args } => commands::run::detach(cli.workspace, &args),
-        Command::Worker(args) => worker::run_detached(cli.workspace, args.id),
+        Command::Worker(args) => worker::run_detached(cli.workspace, args.id, args.admitted),
     };
     finish(result)
 }

@@ -57,8 +57,24 @@ pub fn age_or_duration(job: &Job) -> String {
     }
 }
 
-/// One line that says how a job ended, for `wait` and notices.
+/// One line that says a job is ready, for `wait --ready` and notices.
+pub fn ready_line(job: &Job) -> String {
+    let mut line = format!("job {} is ready", job.id);
+    if let (Some(start), Some(ready)) = (job.started_at, job.ready_at) {
+        line.push_str(&format!(" after {}", short_duration(start.until(ready))));
+    }
+    line.push_str(&format!(": {}", job.title));
+    if let Some(pattern) = &job.ready_pattern {
+        line.push_str(&format!(" (output matched {pattern:?})"));
+    }
+    line
+}
+
+/// One line that says how a job ended (or is ready), for `wait` and notices.
 pub fn ended_line(job: &Job) -> String {
+    if job.status.is_active() && job.ready_at.is_some() {
+        return ready_line(job);
+    }
     let mut line = format!("job {} {}", job.id, job.outcome());
     if let Some(d) = job.duration() {
         line.push_str(&format!(" after {}", short_duration(d)));

@@ -3,7 +3,6 @@
 //! short-lived CLI processes that should not pay for an async runtime.
 
 use std::io::{self, Read, Write};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bgjobs_store::StateRoot;
@@ -152,19 +151,15 @@ impl Client {
     }
 }
 
-/// Tell the notifier (starting it if needed) that job `id` of `workspace`
-/// ended. Best effort: a notifier that starts later finds the job pending in
+/// Tell the notifier (starting it if needed) `message` about a job: it
+/// ended, turned ready, or waits. Best effort: a notifier that starts later finds the job pending in
 /// the store anyway.
-pub fn report_finished(
+pub fn report(
     root: &StateRoot,
-    workspace: &Path,
-    id: u64,
+    message: &Request,
     start: &dyn Fn() -> io::Result<()>,
 ) -> io::Result<()> {
     let mut client = Client::connect_or_start(root, start)?;
-    client.request(&Request::JobFinished {
-        workspace: workspace.to_path_buf(),
-        id,
-    })?;
+    client.request(message)?;
     Ok(())
 }

@@ -32,7 +32,23 @@ pub enum Request {
         /// Job id.
         id: u64,
     },
-    /// Ask to be told (with `event`) when jobs end: the listed ids, else the
+    /// Job `id` of `workspace` is waiting for a slot or for other jobs: the
+    /// daemon keeps looking (and starts it when due) until it has started.
+    JobQueued {
+        /// Canonical workspace path.
+        workspace: PathBuf,
+        /// Job id.
+        id: u64,
+    },
+    /// A worker says job `id` of `workspace` printed its ready line. Only a
+    /// wake-up, like `job_finished`.
+    JobReady {
+        /// Canonical workspace path.
+        workspace: PathBuf,
+        /// Job id.
+        id: u64,
+    },
+    /// Ask to be told (with `event`) when jobs end or turn ready: the listed ids, else the
     /// session's jobs, else every job of the workspace.
     Subscribe {
         /// Canonical workspace path.
@@ -66,7 +82,8 @@ pub enum Reply {
         pid: Option<u32>,
     },
     /// Pushed to subscribers: job `id` of `workspace` reached a final status
-    /// (as the store says). A wake-up: the subscriber reads the record.
+    /// or turned ready (as the store says). A wake-up: the subscriber reads
+    /// the record.
     Event {
         /// Canonical workspace path.
         workspace: PathBuf,
@@ -181,6 +198,14 @@ mod tests {
                 waiter: None,
             },
             Request::Status,
+            Request::JobQueued {
+                workspace: "/w".into(),
+                id: 4,
+            },
+            Request::JobReady {
+                workspace: "/w".into(),
+                id: 5,
+            },
         ] {
             let line = encode(&message).unwrap();
             assert!(line.ends_with(b"\n"));

@@ -1,12 +1,14 @@
 //! `config.toml`: user settings, with defaults for everything. Unknown keys are
 //! an error that names the key, so a typo never silently does nothing.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::queue::QueueName;
 use crate::time::parse_duration;
 
 /// Settings from `config.toml` (`BGJOBS_CONFIG`, else the platform config dir).
@@ -31,6 +33,9 @@ pub struct Config {
     /// Claude Code's background Bash calls run as bgjobs jobs (the
     /// PreToolUse hook adopts them); `BGJOBS_ADOPT=0` also turns it off.
     pub adopt_background: bool,
+    /// Queue limits (`[queues]`, `NAME = N`): at most N of a queue's jobs
+    /// run at once; 0, and any queue not named, is unlimited.
+    pub queues: BTreeMap<QueueName, usize>,
 }
 
 impl Default for Config {
@@ -43,6 +48,7 @@ impl Default for Config {
             coalesce_window: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(300),
             adopt_background: true,
+            queues: BTreeMap::new(),
         }
     }
 }
@@ -101,6 +107,11 @@ impl Config {
         Ok(config)
     }
 
+    /// How many of `queue`'s jobs may run at once; 0 is no limit.
+    pub fn queue_limit(&self, queue: &QueueName) -> usize {
+        self.queues.get(queue).copied().unwrap_or(0)
+    }
+
     /// `max_age`.
     pub fn max_age(&self) -> Option<Duration> {
         self.max_age
@@ -155,6 +166,15 @@ mod tests {
         std::fs::write(&path, "max_age = \"30d\"\n").unwrap();
         let config = Config::load_from(&path).unwrap();
         assert_eq!(config.max_age(), Some(Duration::from_secs(30 * 86400)));
+        std::fs::write(&path, "[queues]\ndefault = 0\ntests = 2\n").unwrap();
+        let config = Config::load_from(&path).unwrap();
+        let tests = QueueName::new("tests").unwrap();
+        assert_eq!(config.queue_limit(&tests), 2);
+        assert_eq!(config.queue_limit(&QueueName::default()), 0);
+        assert_eq!(config.queue_limit(&QueueName::new("other").unwrap()), 0);
+        std::fs::write(&path, "[queues]\n\"bad name\" = 2\n").unwrap();
+        let err = Config::load_from(&path).unwrap_err().to_string();
+        assert!(err.contains("bad name"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

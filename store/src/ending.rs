@@ -115,6 +115,11 @@ mod tests {
             follower: None,
             env: Default::default(),
             restarted_from: None,
+            queue: Default::default(),
+            after: Vec::new(),
+            waiting: false,
+            ready_pattern: None,
+            ready_at: None,
         }
     }
 

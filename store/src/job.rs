@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::CommandLine;
 use crate::identity::ProcessIdentity;
+use crate::queue::QueueName;
 use crate::time::Timestamp;
 
 /// Schema version written into every record.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Exit code of `wait` and `run` for a job cancelled, lost or timed out.
+/// Exit code of `wait` and `run` for a job cancelled, skipped, lost or timed out.
 pub const EXIT_ABORTED: i32 = 125;
 
 /// Where a job is in its life. `queued` and `running` are active; the rest are
@@ -33,6 +34,8 @@ pub enum Status {
     Lost,
     /// Its `--timeout` passed and its process tree was ended.
     TimedOut,
+    /// Never started: a job it had to come after (`--after`) did not succeed.
+    Skipped,
 }
 
 impl Status {
@@ -51,6 +54,7 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::Lost => "lost",
             Status::TimedOut => "timed_out",
+            Status::Skipped => "skipped",
         }
     }
 }
@@ -132,6 +136,27 @@ pub struct Job {
     /// The job this one restarts (`bgjobs restart`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_from: Option<u64>,
+    /// The queue it runs in (`run -b --queue`), whose limit it counts
+    /// against while started and active.
+    #[serde(default)]
+    pub queue: QueueName,
+    /// Jobs that must all have ended, and succeeded, before it starts
+    /// (`run -b --after`).
+    #[serde(default)]
+    pub after: Vec<u64>,
+    /// Held back, `queued` with no worker, until its queue has a free slot
+    /// and every job in `after` has ended. Having no owner, it cannot be
+    /// lost; whoever admits it starts its worker under the lock, so it starts
+    /// once (see `Store::start_due`).
+    #[serde(default)]
+    pub waiting: bool,
+    /// Output that means the job is ready (`run --ready REGEX`), matched
+    /// against each line of stdout and stderr.
+    #[serde(default)]
+    pub ready_pattern: Option<String>,
+    /// When a line first matched `ready_pattern`.
+    #[serde(default)]
+    pub ready_at: Option<Timestamp>,
 }
 
 /// Deliveries of a finished job, each recorded once it is done so that a
@@ -149,6 +174,13 @@ pub struct Deliveries {
     /// The owning session was told (hook context or a wake-up).
     #[serde(default)]
     pub told_at: Option<Timestamp>,
+    /// The notifier has handled the job's readiness: waiters woken, desktop
+    /// shown or skipped.
+    #[serde(default)]
+    pub ready_notified_at: Option<Timestamp>,
+    /// The owning session was told that the job is ready.
+    #[serde(default)]
+    pub ready_told_at: Option<Timestamp>,
 }
 
 impl Job {
@@ -162,7 +194,7 @@ impl Job {
                 (Some(code), None) if code != 0 => code,
                 _ => 1,
             },
-            Status::Cancelled | Status::Lost | Status::TimedOut => EXIT_ABORTED,
+            Status::Cancelled | Status::Skipped | Status::Lost | Status::TimedOut => EXIT_ABORTED,
             Status::Queued | Status::Running => 0,
         }
     }
@@ -173,6 +205,7 @@ impl Job {
             return false;
         }
         self.status = status;
+        self.waiting = false;
         if reason.is_some() {
             self.reason = reason;
         }
@@ -199,6 +232,32 @@ impl Job {
     /// not been told of its end yet.
     pub fn untold(&self) -> bool {
         !self.status.is_active() && self.session_id.is_some() && self.deliveries.told_at.is_none()
+    }
+
+    /// Whether the job is running and ready, but its owning session has not
+    /// been told so (an end, once it comes, is told instead).
+    pub fn ready_untold(&self) -> bool {
+        self.status == Status::Running
+            && self.ready_at.is_some()
+            && self.session_id.is_some()
+            && self.deliveries.ready_told_at.is_none()
+    }
+
+    /// Whether the job is running and ready, but the notifier has not handled
+    /// its readiness yet.
+    pub fn ready_undelivered(&self) -> bool {
+        self.status == Status::Running
+            && self.ready_at.is_some()
+            && self.deliveries.ready_notified_at.is_none()
+    }
+
+    /// How the job stands for a table: its outcome, `running (ready)` once
+    /// its ready pattern matched.
+    pub fn state(&self) -> String {
+        match self.status {
+            Status::Running if self.ready_at.is_some() => "running (ready)".into(),
+            _ => self.outcome(),
+        }
     }
 
     /// Whether a live follower will tell this job's end itself (see
@@ -243,6 +302,12 @@ pub struct NewJob {
     pub env: BTreeMap<String, String>,
     /// The job this one restarts.
     pub restarted_from: Option<u64>,
+    /// Its queue.
+    pub queue: QueueName,
+    /// Jobs it comes after (each must exist).
+    pub after: Vec<u64>,
+    /// Its ready pattern (a valid regex).
+    pub ready_pattern: Option<String>,
 }
 
 /// Longest title a user may give (`--title`); longer is an error.

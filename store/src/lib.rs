@@ -2,9 +2,9 @@
 //!
 //! Everything here is synchronous and needs no daemon: workspace resolution
 //! ([`workspace`]), the state root ([`root`]), the locked store of job records
-//! ([`store`], [`job`]), process identity and liveness ([`identity`]), process
-//! trees ([`tree`]), bounded logs ([`log`]), retention ([`retention`]) and
-//! settings ([`config`]). The store is the truth; everything else in bgjobs
+//! ([`store`], [`job`]), queues and dependencies ([`queue`]), process
+//! identity and liveness ([`identity`]), process trees ([`tree`]), bounded
+//! logs ([`log`]), retention ([`retention`]) and settings ([`config`]). The store is the truth; everything else in bgjobs
 //! (the notifier, hooks, `wait`) reads it and acts on what it says.
 
 pub mod broker;
@@ -16,6 +16,7 @@ pub mod fsio;
 pub mod identity;
 pub mod job;
 pub mod log;
+pub mod queue;
 mod record;
 pub mod retention;
 pub mod root;
@@ -30,5 +31,6 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use identity::ProcessIdentity;
 pub use job::{Deliveries, Job, NewJob, Status};
+pub use queue::QueueName;
 pub use root::StateRoot;
 pub use store::{Created, ListFilter, Listing, Store, Warning};

@@ -26,6 +26,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsio;
 use crate::identity::ProcessIdentity;
 use crate::job::{default_title, Job, NewJob, Status, MAX_TITLE, SCHEMA_VERSION};
+use crate::queue;
 use crate::record::{self, Read};
 use crate::root::StateRoot;
 use crate::time::Timestamp;
@@ -191,7 +192,19 @@ impl Store {
             )));
         }
         let creator = ProcessIdentity::current();
+        // Held back until admitted (see `queue`): no owner meanwhile.
+        let waiting = !new.after.is_empty() || self.config.queue_limit(&new.queue) > 0;
+        let reason = match new.after.first() {
+            Some(&id) => Some(queue::waiting_for_job(id)),
+            None if waiting => Some(queue::waiting_for_slot(&new.queue)),
+            None => None,
+        };
         self.with_lock(|tx| {
+            for &id in &new.after {
+                if tx.job_opt(id)?.is_none() {
+                    return Err(self.missing(id));
+                }
+            }
             let mut index = tx.index()?;
             if let Some(key) = &new.key {
                 for &id in &index.active {
@@ -207,6 +220,9 @@ impl Store {
             let id = index.next_id;
             index.next_id += 1;
             index.active.push(id);
+            if waiting {
+                index.waiting.push(id);
+            }
             tx.write_index(&index)?;
             let job = Job {
                 v: SCHEMA_VERSION,
@@ -221,7 +237,7 @@ impl Store {
                 status: Status::Queued,
                 exit_code: None,
                 signal: None,
-                reason: None,
+                reason,
                 created_at: Timestamp::now(),
                 started_at: None,
                 finished_at: None,
@@ -229,13 +245,18 @@ impl Store {
                 log_path: self.log_path(id).to_string_lossy().into_owned(),
                 output_tail: String::new(),
                 timeout_ms: new.timeout_ms,
-                worker: creator,
+                worker: if waiting { None } else { creator },
                 process: None,
                 cancel_requested: None,
                 deliveries: Default::default(),
                 follower: if new.follow { creator } else { None },
                 env: new.env,
                 restarted_from: new.restarted_from,
+                queue: new.queue,
+                after: new.after,
+                waiting,
+                ready_pattern: new.ready_pattern,
+                ready_at: None,
             };
             tx.write_job(&job)?;
             Ok(Created::New(job))
@@ -296,7 +317,7 @@ impl Store {
             let job = tx.job(id)?;
             let mut updated = job.clone();
             f(&mut updated);
-            if updated.status.is_active() != job.status.is_active()
+            if tx.index_membership(&updated) != tx.index_membership(&job)
                 || updated.deliveries != job.deliveries
             {
                 return tx.apply(job, |j| *j = updated);

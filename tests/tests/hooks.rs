@@ -215,6 +215,65 @@ fn finished_jobs_are_told_once_on_user_prompt_and_post_tool_use() {
     assert_eq!(post_tool_use(&env, "T"), "");
 }
 
+/// Readiness (`run --ready`) is news for the owning session, told once, as
+/// ends are: the Stop waiter wakes on it; a prompt after that tells nothing
+/// more until the job ends; without a waiter the next prompt tells it.
+#[test]
+fn readiness_is_told_once_and_wakes_the_stop_waiter() {
+    let env = TestEnv::with_config(CONFIG);
+    assert_taught(&session_start(&env, "S", "startup"));
+    let gate = env.root.join("gate-1");
+    let gate_s = gate.to_string_lossy().into_owned();
+    let server = env.start_helper(
+        &["--session", "S", "--ready", "^listening on \\d+$"],
+        &["serve", "800", "listening on 8080", &gate_s],
+    );
+    env.wait_for_status(server, &["running"]);
+    let waiter = Waiter::spawn(&env, "S");
+    wait_for_waiter(&env, "S", waiter.pid);
+    let out = waiter.finish(DEADLINE);
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(&out));
+    let notice = stderr(&out);
+    assert!(
+        notice.contains(&format!("job {server} ")) && notice.contains("is ready"),
+        "{notice}"
+    );
+    assert_eq!(env.status_of(server), "running", "ready, not ended");
+    assert_eq!(user_prompt(&env, "S"), "", "the waiter told it already");
+    std::fs::write(&gate, "go").unwrap();
+    wait_end_handled(&env, server, "succeeded");
+    let text = context(&user_prompt(&env, "S"), "UserPromptSubmit");
+    assert!(
+        mentions(&text, server) && text.contains("finished"),
+        "{text}"
+    );
+
+    // No waiter: the next prompt tells readiness, once; the end comes later.
+    let gate = env.root.join("gate-2");
+    let gate_s = gate.to_string_lossy().into_owned();
+    let second = env.start_helper(
+        &["--session", "S", "--ready", "listening"],
+        &["serve", "0", "listening on 9090", &gate_s],
+    );
+    wait_until("the job to be ready", DEADLINE, || {
+        (!env.read_record(second)["ready_at"].is_null()).then_some(())
+    });
+    let text = context(&post_tool_use(&env, "S"), "PostToolUse");
+    assert!(
+        mentions(&text, second) && text.contains("is ready"),
+        "{text}"
+    );
+    assert_eq!(user_prompt(&env, "S"), "", "readiness told twice");
+    assert_eq!(user_prompt(&env, "T"), "", "told to another session");
+    std::fs::write(&gate, "go").unwrap();
+    wait_end_handled(&env, second, "succeeded");
+    let text = context(&user_prompt(&env, "S"), "UserPromptSubmit");
+    assert!(
+        mentions(&text, second) && text.contains("finished"),
+        "{text}"
+    );
+}
+
 /// The Stop waiter: wakes the session (exit 2, a notice on stderr) when a
 /// job of its session ends; stands down (exit 0) for a newer copy of
 /// itself; exits 0 at once when the session has nothing running.

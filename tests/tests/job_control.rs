@@ -1,7 +1,10 @@
 //! Job control beyond starting a job: `logs -n` (the last lines, and
 //! following from there), `run --cwd` and `run --env`, `restart` of a
-//! finished and of a running job. Real processes throughout; bad input is
+//! finished and of a running job, queues with limits, `--after`
+//! dependencies and `--ready` readiness. Real processes throughout; bad input is
 //! one line on stderr, exit 2, nothing recorded.
+
+use std::time::Duration;
 
 use bgjobs_tests::*;
 
@@ -36,7 +39,7 @@ fn logs_n_prints_the_last_lines_and_follows_from_there() {
     let mut follow = env.bgjobs(&["logs", "-f", "-n", "1", &waiting.to_string()]);
     follow.stdout(std::process::Stdio::piped());
     let child = follow.spawn().expect("start logs -f");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&gate, "").unwrap();
     let out = child.wait_with_output().expect("logs -f ends with the job");
     assert!(out.status.success(), "{out:?}");
@@ -163,4 +166,239 @@ fn restart_runs_a_finished_job_again_and_cancels_a_running_one_first() {
 
     let out = env.run(&["restart", "999"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// `[queues]` with `q = 2` and six jobs: never more than two run at once
+/// (from the jobs' own marks, and sampled from `status`), all succeed, and
+/// they start in the order they were queued. `queue` counts them; `wait`
+/// waits through the queueing.
+#[test]
+fn a_queue_runs_at_most_its_limit_at_once_in_fifo_order() {
+    let env = TestEnv::with_config("desktop = false\n[queues]\nq = 2\n");
+    let marks = env.root.join("marks");
+    let marks_s = marks.to_string_lossy().into_owned();
+    let ids: Vec<u64> = (1..=6)
+        .map(|i| {
+            env.start_helper(
+                &["--queue", "q"],
+                &["mark", &marks_s, &format!("j{i}"), "400"],
+            )
+        })
+        .collect();
+    let queues = env.json(&["queue", "--json"]);
+    let q = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "q")
+        .unwrap_or_else(|| panic!("no queue q: {queues}"));
+    assert_eq!(q["limit"], 2, "{queues}");
+    assert!(q["running"].as_u64().unwrap() <= 2, "{queues}");
+    let waiting = &env.job(ids[5]);
+    assert_eq!(waiting["status"], "queued", "{waiting}");
+    assert_eq!(
+        waiting["reason"], "waiting for a slot in queue q",
+        "{waiting}"
+    );
+    assert_eq!(waiting["queue"], "q");
+
+    // Sample while they run: at most two of q's jobs running at any look.
+    let mut most = 0;
+    wait_until("the six jobs to end", Duration::from_secs(60), || {
+        let jobs = env.status_json()["jobs"].as_array().unwrap().clone();
+        let running = jobs.iter().filter(|j| j["status"] == "running").count();
+        most = most.max(running);
+        assert!(running <= 2, "{running} running at once: {jobs:?}");
+        let done = jobs.iter().filter(|j| j["status"] == "succeeded").count();
+        (done == 6).then_some(())
+    });
+    assert!(most >= 1, "never saw a job running");
+    let out = env.run(&["wait", &ids[0].to_string(), &ids[5].to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let marks = std::fs::read_to_string(&marks).unwrap();
+    let mut running = 0;
+    let mut starts = Vec::new();
+    for line in marks.lines() {
+        let (name, what) = line.split_once(' ').unwrap();
+        match what {
+            "start" => {
+                running += 1;
+                starts.push(name.to_string());
+            }
+            _ => running -= 1,
+        }
+        assert!(running <= 2, "three at once by the marks:\n{marks}");
+    }
+    let order: Vec<String> = (1..=6).map(|i| format!("j{i}")).collect();
+    assert_eq!(starts, order, "FIFO:\n{marks}");
+}
+
+/// `wait` on a waiting job waits through the queueing; `cancel` of a
+/// waiting job records it cancelled and it never starts; and when the
+/// worker of the running job is SIGKILLed, the waiting one still starts,
+/// with nobody but the notifier looking.
+#[test]
+fn waiting_jobs_are_cancelled_waited_for_and_started_after_a_worker_dies() {
+    let env = TestEnv::with_config("desktop = false\n[queues]\none = 1\n");
+    let gate = env.root.join("gate");
+    let gate_s = gate.to_string_lossy().into_owned();
+    let first = env.start_helper(&["--queue", "one"], &["wait-file", &gate_s]);
+    env.wait_for_status(first, &["running"]);
+    let never = env.start_helper(&["--queue", "one"], &["print", "must not run"]);
+    let next = env.start_helper(&["--queue", "one"], &["print", "second ran"]);
+    assert_eq!(env.status_of(never), "queued");
+    let out = env.run(&["cancel", &never.to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.status_of(never), "cancelled");
+
+    // Kill the running job's worker outright: no end recorded, no report.
+    let worker = env.job(first)["worker"]["pid"].as_u64().unwrap() as u32;
+    assert!(proc::kill(worker), "kill the worker {worker}");
+    // Only the record files are read here (no CLI look that could start
+    // it): the notifier's sweep finds the job lost and starts the next.
+    let started = wait_until("the waiting job to start", Duration::from_secs(30), || {
+        let job = env.read_record(next);
+        (job["status"] != "queued").then_some(job)
+    });
+    assert_ne!(started["status"], "cancelled", "{started}");
+    let out = env.run(&["wait", &next.to_string(), &never.to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "cancelled counts: {}",
+        stderr(&out)
+    );
+    assert_eq!(env.status_of(next), "succeeded");
+    assert_eq!(env.status_of(first), "lost");
+    assert!(
+        env.job(never)["started_at"].is_null(),
+        "the cancelled job started"
+    );
+    assert!(!std::fs::read_to_string(env.log_file(never))
+        .unwrap_or_default()
+        .contains("must not run"));
+    std::fs::write(&gate, "").unwrap();
+
+    // `wait` on a job that waits for a slot waits through it.
+    let gate2 = env.root.join("gate2");
+    let holder = env.start_helper(
+        &["--queue", "one"],
+        &["wait-file", &gate2.to_string_lossy()],
+    );
+    env.wait_for_status(holder, &["running"]);
+    let queued = env.start_helper(&["--queue", "one"], &["exit", "4"]);
+    let mut wait = env.bgjobs(&["wait", &queued.to_string()]);
+    let child = wait.spawn().expect("start wait");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&gate2, "").unwrap();
+    let out = proc::wait_output(child, DEADLINE, "wait through the queue");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+}
+
+/// `--after`: a→b→c with b failing leaves c `skipped` (exit 125, the reason
+/// names b and how it ended); a job after a success starts once it ended.
+#[test]
+fn after_runs_a_chain_and_skips_what_follows_a_failure() {
+    let env = TestEnv::new();
+    let a = env.start_helper(&[], &["sleep", "0.3"]);
+    let b = env.start_helper(&["--after", &a.to_string()], &["exit", "3"]);
+    let c = env.start_helper(&["--after", &format!("{a},{b}")], &["print", "c ran"]);
+    assert_eq!(env.job(b)["reason"], format!("waiting for job {a}"));
+    let out = env.run(&["wait", &c.to_string()]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    let skipped = env.job(c);
+    assert_eq!(skipped["status"], "skipped", "{skipped}");
+    assert_eq!(skipped["after"], json!([a, b]));
+    assert_eq!(
+        skipped["reason"],
+        format!("job {b} failed (exit 3)"),
+        "{skipped}"
+    );
+    assert!(skipped["started_at"].is_null());
+    let (a_job, b_job) = (env.job(a), env.job(b));
+    assert_eq!(a_job["status"], "succeeded");
+    assert_eq!(b_job["status"], "failed");
+    let (a_end, b_start) = (
+        a_job["finished_at"].as_str().unwrap().to_string(),
+        b_job["started_at"].as_str().unwrap().to_string(),
+    );
+    assert!(
+        b_start >= a_end,
+        "b started at {b_start}, before a ended at {a_end}"
+    );
+}
+
+/// `--ready REGEX`: `wait --ready` returns 0 while the job still runs,
+/// `status` says `running (ready)` and `--json` has the fields; a job that
+/// ends before it is ready makes `wait --ready` return as its end would.
+#[test]
+fn ready_is_recorded_and_ends_wait_ready_before_the_job_ends() {
+    let env = TestEnv::new();
+    let gate = env.root.join("gate");
+    let gate_s = gate.to_string_lossy().into_owned();
+    let server = env.start_helper(
+        &["--ready", "^listening on [0-9]+$"],
+        &["serve", "1000", "listening on 8080", &gate_s],
+    );
+    let out = env.run(&["wait", "--ready", &server.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("is ready"), "{}", stdout(&out));
+    let job = env.job(server);
+    assert_eq!(job["status"], "running", "returned before the end: {job}");
+    assert!(!job["ready_at"].is_null(), "{job}");
+    assert_eq!(job["ready_pattern"], "^listening on [0-9]+$");
+    let table = env.run_ok(&["status"]);
+    assert!(table.contains("running (ready)"), "{table}");
+    std::fs::write(&gate, "").unwrap();
+    env.wait_for_status(server, &["succeeded"]);
+
+    // Never ready: wait --ready gives the end's code.
+    let never = env.start_helper(&["--ready", "never printed"], &["exit", "3"]);
+    let out = env.run(&["wait", "--ready", &never.to_string()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(env.job(never)["ready_at"].is_null());
+
+    // restart keeps the queue and the ready pattern.
+    let again = env.json(&["restart", &never.to_string(), "--json"]);
+    assert_eq!(again["ready_pattern"], "never printed", "{again}");
+    assert_eq!(again["queue"], "default", "{again}");
+}
+
+/// Bad input for the new options: one line on stderr, exit 2, no record.
+#[test]
+fn a_bad_queue_regex_or_dependency_is_refused_and_records_nothing() {
+    let env = TestEnv::new();
+    let helper = env.helper();
+    env.start_helper(&[], &["exit", "0"]); // the store exists, one record
+    let before = env.record_ids();
+    for (args, names) in [
+        (
+            vec!["run", "-b", "--queue", "no spaces", "--", &helper, "cwd"],
+            "--queue",
+        ),
+        (
+            vec!["run", "-b", "--queue", "", "--", &helper, "cwd"],
+            "--queue",
+        ),
+        (
+            vec!["run", "-b", "--ready", "(unclosed", "--", &helper, "cwd"],
+            "--ready",
+        ),
+        (
+            vec!["run", "-b", "--after", "999", "--", &helper, "cwd"],
+            "--after",
+        ),
+        (
+            vec!["run", "-b", "--after", "x", "--", &helper, "cwd"],
+            "--after",
+        ),
+        (vec!["run", "--queue", "q", "--", &helper, "cwd"], "--queue"),
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let first = stderr(&out).lines().next().unwrap_or_default().to_string();
+        assert!(first.contains(names), "{args:?}: {first}");
+        assert_eq!(env.record_ids(), before, "{args:?} recorded a job");
+    }
 }

@@ -8,6 +8,7 @@ pub mod install;
 pub mod logs;
 pub mod notifier;
 pub mod prune;
+pub mod queue;
 pub mod restart;
 pub mod run;
 pub mod show;

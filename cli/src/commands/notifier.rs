@@ -47,6 +47,7 @@ fn run_foreground(root: StateRoot) -> Outcome {
         root,
         config,
         desktop,
+        start_due: Some(crate::admission::start_due_in_sweep),
     }) {
         Ok(Exit::Stopped) => Ok(0),
         Ok(Exit::AlreadyRunning) => {

@@ -1,8 +1,9 @@
 //! `bgjobs restart ID`: run a job again, as a new background job with the
-//! same command, cwd, environment, title, key and timeout, naming the old
-//! one in `restarted_from`. The new job belongs to the caller's session. A
-//! job still queued or running is cancelled first (whole tree, recorded),
-//! unless `--no-cancel` says to refuse instead.
+//! same command, cwd, environment, title, key, timeout, queue and ready
+//! pattern (not the jobs it came after), naming the old one in
+//! `restarted_from`. The new job belongs to the caller's session. A job
+//! still queued or running is cancelled first (whole tree, recorded), unless
+//! `--no-cancel` says to refuse instead.
 
 use std::path::PathBuf;
 
@@ -47,8 +48,12 @@ pub fn run(workspace: Option<PathBuf>, args: RestartArgs) -> Outcome {
         follow: false,
         env: old.env.clone(),
         restarted_from: Some(old.id),
+        queue: old.queue.clone(),
+        after: Vec::new(),
+        ready_pattern: old.ready_pattern.clone(),
     };
     let job = match store.create(new)? {
+        Created::New(job) if job.waiting => super::run::start_if_due(&store, job)?,
         Created::New(job) => super::run::start_background(&store, job)?,
         // Another caller restarted it (or started the key) meanwhile.
         Created::Existing(job) => job,

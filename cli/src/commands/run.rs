@@ -6,11 +6,13 @@ use std::process::{Command, Stdio};
 
 use bgjobs_store::{Created, Job, NewJob, ProcessIdentity, Status, Store};
 
+use crate::admission;
 use crate::args::RunArgs;
 use crate::context;
 use crate::exit;
 use crate::failure::{Failure, Outcome};
 use crate::follow::{self, Followed};
+use crate::notify::{self, News};
 use crate::output;
 use crate::output::say;
 use crate::platform;
@@ -22,6 +24,11 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
     if args.follow && !background {
         return Err(Failure::usage(
             "--follow is for background jobs: use bgjobs run -b --follow -- CMD",
+        ));
+    }
+    if !background && (args.queue.is_some() || !args.after.is_empty()) {
+        return Err(Failure::usage(
+            "--queue and --after are for background jobs: use bgjobs run -b --queue NAME -- CMD",
         ));
     }
     if args
@@ -74,10 +81,22 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         follow: args.follow,
         env: args.env.into_iter().collect(),
         restarted_from: None,
+        queue: args.queue.unwrap_or_default(),
+        after: args.after.clone(),
+        ready_pattern: args.ready,
     };
-    let job = match store.create(new)? {
+    let created = match store.create(new) {
+        Err(bgjobs_store::Error::UnknownJob(id)) => {
+            return Err(Failure::usage(format!(
+                "--after: no job {id} in this workspace"
+            )))
+        }
+        created => created?,
+    };
+    let job = match created {
         Created::Existing(job) => job,
         Created::New(job) if args.follow => start_orphaned(&store, job)?,
+        Created::New(job) if job.waiting => start_if_due(&store, job)?,
         Created::New(job) if background => start_background(&store, job)?,
         Created::New(job) => return run_attached(&store, job),
     };
@@ -181,6 +200,18 @@ pub fn report(job: &Job, json: bool) -> Result<(), Failure> {
     }
 }
 
+/// A job recorded waiting: start it if it is due already; if it still
+/// waits, make sure a notifier is up to start it once it is (a worker that
+/// dies without a word frees its slot only for whoever looks).
+pub fn start_if_due(store: &Store, job: Job) -> Result<Job, Failure> {
+    admission::start_due(store, true)?;
+    let job = store.get(job.id)?;
+    if job.waiting {
+        notify::tell(store, job.id, News::Queued, true);
+    }
+    Ok(job)
+}
+
 /// Start the worker through a short-lived `start-worker` process, so that
 /// it is not a child of this one. A follower stays alive, and Claude Code
 /// ends a background task by signalling every process below it, pid by
@@ -189,7 +220,7 @@ fn start_orphaned(store: &Store, job: Job) -> Result<Job, Failure> {
     let mut cmd = context::bgjobs(store, &["start-worker", &job.id.to_string()])?;
     let started = cmd.stderr(Stdio::inherit()).status();
     let now = store.get(job.id)?;
-    if now.status == Status::Queued && now.worker == job.worker {
+    if now.status == Status::Queued && !now.waiting && now.worker == job.worker {
         // The starter failed (or was killed) before handing the job over:
         // start the worker here rather than leave the job waiting.
         if let Err(e) = started {
@@ -204,8 +235,16 @@ fn start_orphaned(store: &Store, job: Job) -> Result<Job, Failure> {
 pub fn start_worker(workspace: Option<PathBuf>, id: u64) -> Outcome {
     let store = context::open_store(workspace)?;
     let job = store.get(id)?;
-    if job.status == Status::Queued {
-        start_background(&store, job)?;
+    match job.status {
+        // Its worker, if it is due, is started by this process too, which
+        // exits right after: the worker is orphaned as well.
+        Status::Queued if job.waiting => {
+            start_if_due(&store, job)?;
+        }
+        Status::Queued => {
+            start_background(&store, job)?;
+        }
+        _ => {}
     }
     Ok(0)
 }

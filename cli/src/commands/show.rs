@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use bgjobs_store::{log, Job};
 
+use crate::admission;
 use crate::args::ShowArgs;
 use crate::context;
 use crate::failure::{Failure, Outcome};
@@ -13,6 +14,7 @@ use crate::output::say;
 /// Entry point of `show`.
 pub fn run(workspace: Option<PathBuf>, args: ShowArgs) -> Outcome {
     let store = context::open_store(workspace)?;
+    admission::start_due(&store, false)?;
     let mut job = store.get(args.id)?;
     if job.status.is_active() {
         // The record's tail is written at the end; show the live one.
@@ -28,7 +30,7 @@ pub fn run(workspace: Option<PathBuf>, args: ShowArgs) -> Outcome {
 
 fn print_human(job: &Job) -> Result<(), Failure> {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    say!("job {}: {}", job.id, job.outcome())?;
+    say!("job {}: {}", job.id, job.state())?;
     say!("title:      {}", job.title)?;
     say!(
         "command:    {}",
@@ -42,6 +44,20 @@ fn print_human(job: &Job) -> Result<(), Failure> {
     }
     if let Some(key) = &job.key {
         say!("key:        {key}")?;
+    }
+    if job.queue != bgjobs_store::QueueName::default() {
+        say!("queue:      {}", job.queue)?;
+    }
+    if !job.after.is_empty() {
+        let after: Vec<String> = job.after.iter().map(u64::to_string).collect();
+        say!("after:      {}", after.join(", "))?;
+    }
+    if let Some(pattern) = &job.ready_pattern {
+        let at = opt(job.ready_at.map(|t| t.to_string()));
+        say!("ready:      {at} (pattern {pattern:?})")?;
+    }
+    if let Some(from) = job.restarted_from {
+        say!("restarts:   job {from}")?;
     }
     say!("created:    {}", job.created_at)?;
     say!("started:    {}", opt(job.started_at.map(|t| t.to_string())))?;

@@ -7,6 +7,7 @@ use std::path::Path;
 use bgjobs_store::{Job, ListFilter, Warning};
 use serde::Serialize;
 
+use crate::admission;
 use crate::args::StatusArgs;
 use crate::context;
 use crate::failure::{Failure, Outcome};
@@ -31,6 +32,8 @@ pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
         args.session
     };
     let store = context::open_store(workspace)?;
+    // A look is a chance to start what is due: the listing is then true.
+    admission::start_due(&store, false)?;
     let listing = store.list(&ListFilter {
         all: args.all,
         session,
@@ -56,7 +59,7 @@ pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
         .map(|job| {
             [
                 job.id.to_string(),
-                job.outcome(),
+                job.state(),
                 output::age_or_duration(job),
                 job.session_id
                     .as_deref()

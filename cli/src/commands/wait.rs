@@ -9,6 +9,7 @@ use bgjobs_store::time::short_duration;
 use bgjobs_store::{Job, Store};
 use serde::Serialize;
 
+use crate::admission;
 use crate::args::WaitArgs;
 use crate::context;
 use crate::exit;
@@ -50,12 +51,12 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
         }
         ids
     };
-    let waited = watch(&store, &ids, args.any, timeout.map(|t| Instant::now() + t))?;
-    let ended: Vec<&Job> = waited
-        .jobs
-        .iter()
-        .filter(|j| !j.status.is_active())
-        .collect();
+    let until = Until {
+        any: args.any,
+        ready: args.ready,
+    };
+    let waited = watch(&store, &ids, until, timeout.map(|t| Instant::now() + t))?;
+    let ended: Vec<&Job> = waited.jobs.iter().filter(|j| until.done(j)).collect();
     if args.json {
         output::json(&WaitJson {
             jobs: &waited.jobs,
@@ -71,7 +72,7 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
             let pending: Vec<String> = waited
                 .jobs
                 .iter()
-                .filter(|j| j.status.is_active())
+                .filter(|j| !until.done(j))
                 .map(|j| j.id.to_string())
                 .collect();
             eprintln!(
@@ -81,6 +82,7 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
         }
         return Ok(exit::TIMEOUT);
     }
+    // A ready job that has not ended counts as success (its `wait_code`).
     Ok(ended
         .iter()
         .map(|j| platform::exit_code(j.wait_code()))
@@ -88,15 +90,31 @@ pub fn run(workspace: Option<PathBuf>, args: WaitArgs) -> Outcome {
         .unwrap_or(0))
 }
 
-/// Wait until every job in `ids` (with `any`: one of them) is final, or
-/// `deadline` passes. Woken by the notifier's push; when no notifier answers
+/// What a wait waits for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Until {
+    /// The first job done is enough.
+    pub any: bool,
+    /// A job is done once it is ready (`wait --ready`), or has ended.
+    pub ready: bool,
+}
+
+impl Until {
+    /// Whether `job` is done waiting for.
+    pub fn done(&self, job: &Job) -> bool {
+        !job.status.is_active() || (self.ready && job.ready_at.is_some())
+    }
+}
+
+/// Wait until every job in `ids` (with `any`: one of them) is done (see
+/// [`Until`]), or `deadline` passes. Woken by the notifier's push; when no notifier answers
 /// (or it dies meanwhile) by watching the store. Either way every look reads
 /// the store, which also marks jobs whose worker died as lost, so this always
 /// ends.
 pub fn watch(
     store: &Store,
     ids: &[u64],
-    any: bool,
+    until: Until,
     deadline: Option<Instant>,
 ) -> Result<Waited, Failure> {
     if ids.is_empty() {
@@ -118,16 +136,22 @@ pub fn watch(
     let mut pending: Vec<u64> = ids.to_vec();
     loop {
         let mut still = Vec::new();
+        let mut queued = false;
         for &id in &pending {
             let job = store.get(id)?;
-            if job.status.is_active() {
-                still.push(id);
-            } else {
+            queued |= job.waiting;
+            if until.done(&job) {
                 ended.push(job);
+            } else {
+                still.push(id);
             }
         }
         pending = still;
-        let satisfied = pending.is_empty() || (any && !ended.is_empty());
+        if queued {
+            // Waiting through the queue: each look may start what is due.
+            admission::start_due(store, false)?;
+        }
+        let satisfied = pending.is_empty() || (until.any && !ended.is_empty());
         let late = deadline.is_some_and(|d| Instant::now() >= d);
         if satisfied || late {
             progress.clear();

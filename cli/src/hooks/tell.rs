@@ -1,5 +1,5 @@
-//! Telling a session that its jobs ended: claimed exactly once under the
-//! lock, written as plain facts (imperative text can trip prompt-injection
+//! Telling a session that its jobs ended or are ready: claimed exactly once
+//! under the lock, written as plain facts (imperative text can trip prompt-injection
 //! defences), under Claude Code's 10,000-character cap.
 
 use bgjobs_store::job::shorten;
@@ -45,14 +45,15 @@ pub fn undo_if_unread(
     Ok(())
 }
 
-/// The session's finished jobs it has not been told of, marked told now.
-/// Two hooks racing each get a disjoint share. A job whose follower is alive
-/// is left to it: the follower's own exit tells the agent.
+/// The session's finished jobs it has not been told of, then its running
+/// jobs it has not been told are ready, marked told now. Two hooks racing
+/// each get a disjoint share. A job whose follower is alive is left to it:
+/// the follower's own exit tells the agent.
 pub fn claim_untold(store: &Store, session: &str) -> Result<Vec<Job>, Failure> {
-    let ids = store.untold_ids(session)?; // the common case: one small read
-    let claimed = store.claim_told(&ids, |job| {
-        !job.followed() && job.session_id.as_deref() == Some(session)
-    })?;
+    let (ended, ready) = store.untold_news(session)?; // the common case: one small read
+    let mine = |job: &Job| !job.followed() && job.session_id.as_deref() == Some(session);
+    let mut claimed = store.claim_told(&ended, mine)?;
+    claimed.extend(store.claim_ready_told(&ready, mine)?);
     Ok(claimed)
 }
 
@@ -62,7 +63,7 @@ pub fn unclaim(store: &Store, jobs: &[Job]) -> Result<(), Failure> {
     Ok(store.unclaim_told(jobs)?)
 }
 
-/// Plain facts about ended jobs, bounded.
+/// Plain facts about ended (or ready) jobs, bounded.
 pub fn describe(jobs: &[Job]) -> String {
     let mut text = String::new();
     for (i, job) in jobs.iter().enumerate() {
@@ -84,6 +85,9 @@ pub fn describe(jobs: &[Job]) -> String {
 const TITLE_WIDTH: usize = 200;
 
 fn describe_one(job: &Job) -> String {
+    if job.status.is_active() {
+        return describe_ready(job);
+    }
     let mut line = format!(
         "Background job {} `{}` finished: {}",
         job.id,
@@ -109,6 +113,27 @@ fn describe_one(job: &Job) -> String {
     line
 }
 
+/// A running job's readiness.
+fn describe_ready(job: &Job) -> String {
+    let mut line = format!(
+        "Background job {} `{}` is ready",
+        job.id,
+        shorten(&job.title, TITLE_WIDTH)
+    );
+    if let Some(pattern) = &job.ready_pattern {
+        let pattern: String = pattern.chars().take(TAIL_WIDTH).collect();
+        line.push_str(&format!(": a line of its output matched `{pattern}`"));
+    }
+    if let (Some(start), Some(ready)) = (job.started_at, job.ready_at) {
+        line.push_str(&format!(" after {}", short_duration(start.until(ready))));
+    }
+    line.push_str(&format!(
+        ". It is still running; its end will be told too. Log: `bgjobs logs {}`.\n",
+        job.id
+    ));
+    line
+}
+
 /// One line per active job of `session`, for SessionStart, within `room`
 /// characters.
 pub fn describe_running(jobs: &[Job], room: usize) -> String {
@@ -123,7 +148,7 @@ pub fn describe_running(jobs: &[Job], room: usize) -> String {
             "{kind} job {} `{}` is {} ({}).\n",
             job.id,
             shorten(&job.title, TITLE_WIDTH),
-            job.status,
+            job.state(),
             crate::output::age_or_duration(job)
         );
         if text.len() + line.len() > room.saturating_sub(100) {

@@ -6,6 +6,7 @@
 //! inside `bgjobs run` itself for an attached job.
 
 mod pump;
+mod ready;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -18,11 +19,13 @@ use bgjobs_store::log::{self, LogWriter};
 use bgjobs_store::time::Timestamp;
 use bgjobs_store::{retention, tree, Job, ProcessIdentity, Status, Store};
 
+use crate::admission;
 use crate::context;
 use crate::failure::{Failure, Outcome};
-use crate::notify;
+use crate::notify::{self, News};
 use crate::platform;
 use pump::{Echo, Pumps};
+use ready::ReadyWatch;
 
 /// Time a command's tree gets between SIGTERM and SIGKILL on timeout or interrupt.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -48,10 +51,16 @@ enum Event {
     Interrupted,
 }
 
-/// Entry point of `bgjobs worker ID`: the detached worker.
-pub fn run_detached(workspace: Option<PathBuf>, id: u64) -> Outcome {
+/// Entry point of `bgjobs worker ID [--admitted]`: the detached worker.
+pub fn run_detached(workspace: Option<PathBuf>, id: u64, admitted: bool) -> Outcome {
     let store = context::open_store(workspace)?;
     let job = store.with_lock(|tx| tx.job(id))?;
+    // Admitted from a queue: the admission named its worker under the lock,
+    // and a worker whose admission did not get recorded (its launcher died
+    // first) must leave the job to the one that did.
+    if admitted && job.worker != ProcessIdentity::current() {
+        return Ok(0);
+    }
     execute(&store, job, Mode::Detached)?;
     Ok(0)
 }
@@ -61,6 +70,11 @@ pub fn run_detached(workspace: Option<PathBuf>, id: u64) -> Outcome {
 pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     let job = run_job(store, job, mode)?;
     if !job.status.is_active() {
+        // First the jobs that this end lets start (a slot, a dependency),
+        // then the news: a start costs a process spawn, a report a reply.
+        if let Err(e) = admission::start_due(store, mode == Mode::Detached) {
+            eprintln!("bgjobs: cannot start the queued jobs: {}", e.message);
+        }
         notify::report(store, job.id, mode == Mode::Detached);
         // After the report: whoever waits is told first.
         let _ = retention::auto_prune(store);
@@ -69,7 +83,9 @@ pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
 }
 
 fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
-    if job.status != Status::Queued || job.cancel_requested.is_some() {
+    // A waiting job is started only by its admission, which names its
+    // worker first (see `bgjobs_store::queue`).
+    if job.status != Status::Queued || job.waiting || job.cancel_requested.is_some() {
         return Ok(job);
     }
     // Attached: catch Ctrl-C (and SIGTERM, SIGHUP) before the command starts,
@@ -94,6 +110,10 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
         Ok(parts) => parts,
         Err(reason) => return fail_to_start(store, id, reason, None),
     };
+    let ready = match ready_watch(store, &job, mode) {
+        Ok(ready) => ready,
+        Err(reason) => return fail_to_start(store, id, reason, None),
+    };
     let name = store.tree_name(id);
     let spawned = tree::spawn(&mut cmd, &name);
     drop(cmd); // closes our copies of the pipes' write ends
@@ -108,7 +128,7 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     let me = ProcessIdentity::current();
     let process = ProcessIdentity::of(child.id());
     let job = store.update_ownership(id, |j| {
-        if j.status == Status::Queued {
+        if j.status == Status::Queued && !j.waiting {
             j.status = Status::Running;
             j.started_at = Some(Timestamp::now());
             j.pid = Some(child.id());
@@ -128,9 +148,9 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
         Mode::Attached => (Echo::Stdout, Echo::Stderr),
         Mode::Detached => (Echo::None, Echo::None),
     };
-    pumps.start(&done, reader_out, log.clone(), echo_out);
+    pumps.start(&done, reader_out, log.clone(), echo_out, ready.clone());
     if let Some(reader_err) = reader_err {
-        pumps.start(&done, reader_err, log.clone(), echo_err);
+        pumps.start(&done, reader_err, log.clone(), echo_err, ready);
     }
     drop(done);
 
@@ -146,6 +166,31 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     pumps.drain(DRAIN_LIMIT);
     let tail = log::tail(Path::new(&job.log_path), 20, 4096);
     record_with_patience(store, id, |j| j.record_end(&ending, tail.clone()))
+}
+
+/// The watch for the job's ready pattern, if it has one: the first match
+/// records `ready_at` and tells the notifier.
+fn ready_watch(store: &Store, job: &Job, mode: Mode) -> Result<Option<Arc<ReadyWatch>>, String> {
+    let Some(pattern) = &job.ready_pattern else {
+        return Ok(None);
+    };
+    let pattern = regex::Regex::new(pattern)
+        .map_err(|e| format!("its ready pattern is not a valid regex: {e}"))?;
+    let (store, id) = (store.clone(), job.id);
+    Ok(Some(ReadyWatch::new(pattern, move || {
+        let recorded = store.update(id, |j| {
+            if j.status == Status::Running && j.ready_at.is_none() {
+                j.ready_at = Some(Timestamp::now());
+            }
+        });
+        match recorded {
+            Ok(job) if job.ready_at.is_some() => {
+                notify::tell(&store, id, News::Ready, mode == Mode::Detached)
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("bgjobs: cannot record that job {id} is ready: {e}"),
+        }
+    })))
 }
 
 /// How long a worker keeps trying to record its job's end when the store

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use bgjobs_store::log::LogWriter;
 
+use super::ready::{Lines, ReadyWatch};
+
 /// Where a stream's bytes go besides the log.
 #[derive(Clone, Copy)]
 pub enum Echo {
@@ -29,17 +31,20 @@ impl Pumps {
         (Self { done, count: 0 }, tx)
     }
 
-    /// Start copying `source` into `log` (and to `echo`).
+    /// Start copying `source` into `log` (and to `echo`), its lines
+    /// matched against `ready` when the job has a ready pattern.
     pub fn start(
         &mut self,
         done: &mpsc::Sender<()>,
         mut source: impl Read + Send + 'static,
         log: Arc<Mutex<LogWriter>>,
         echo: Echo,
+        ready: Option<Arc<ReadyWatch>>,
     ) {
         let done = done.clone();
         self.count += 1;
         thread::spawn(move || {
+            let mut lines = ready.map(Lines::new);
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let n = match source.read(&mut buf) {
@@ -64,6 +69,13 @@ impl Pumps {
                     // the pump: the command would block on a full pipe.
                     let _ = log.write(chunk);
                 }
+                // After the log: whoever is told it is ready finds the line.
+                if let Some(lines) = &mut lines {
+                    lines.feed(chunk);
+                }
+            }
+            if let Some(lines) = &mut lines {
+                lines.finish();
             }
             let _ = done.send(());
         });

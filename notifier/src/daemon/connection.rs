@@ -93,6 +93,15 @@ async fn read_loop(
                 shared.work.notify_one();
                 delivery::job_finished(shared, &workspace, id).await
             }
+            Request::JobReady { workspace, id } => {
+                shared.work.notify_one();
+                delivery::job_ready(shared, &workspace, id).await
+            }
+            // The sweep that this schedules starts it once it is due.
+            Request::JobQueued { .. } => {
+                shared.work.notify_one();
+                Reply::Ok
+            }
             Request::Subscribe {
                 workspace,
                 ids,

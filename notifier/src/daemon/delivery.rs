@@ -31,6 +31,31 @@ pub async fn job_finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Re
     })
 }
 
+/// Handle a worker's `job_ready`: re-read the record and, if it says the job
+/// is running and ready, wake the subscribers and record the delivery.
+pub async fn job_ready(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Reply {
+    let (shared, workspace) = (shared.clone(), workspace.to_path_buf());
+    let handled = tokio::task::spawn_blocking(move || {
+        let Some(store) = store_for(&shared, &workspace) else {
+            return Reply::Error {
+                message: format!("no bgjobs workspace at {}", workspace.display()),
+            };
+        };
+        match store.get(id) {
+            Ok(job) => {
+                deliver_ready(&shared, &store, job);
+                Reply::Ok
+            }
+            Err(e) => Reply::Error {
+                message: e.to_string(),
+            },
+        }
+    });
+    handled.await.unwrap_or_else(|e| Reply::Error {
+        message: format!("handling the readiness of job {id} failed: {e}"),
+    })
+}
+
 /// [`job_finished`]'s work, off the event loop.
 fn finished(shared: &Arc<Shared>, workspace: &Path, id: u64) -> Reply {
     let Some(store) = store_for(shared, workspace) else {
@@ -69,10 +94,16 @@ pub fn sweep(shared: &Arc<Shared>) -> bool {
     };
     let mut again = false;
     for store in stores {
+        if let Some(start_due) = shared.options.start_due {
+            start_due(&store);
+        }
         let ids = [store.active_ids(), store.undelivered_ids()];
         for id in ids.into_iter().flatten().flatten() {
             match store.get(id) {
-                Ok(job) if job.status.is_active() => again = true,
+                Ok(job) if job.status.is_active() => {
+                    again = true;
+                    again |= !deliver_ready(shared, &store, job);
+                }
                 Ok(job) => again |= !deliver(shared, &store, job),
                 Err(_) => {} // pruned or corrupt: reported by `status`
             }
@@ -133,6 +164,38 @@ fn deliver(shared: &Arc<Shared>, store: &Store, job: Job) -> bool {
     }
     wake(shared, store.workspace(), &job);
     record(shared, store, job)
+}
+
+/// Deliver a job's readiness once: subscribers first, then the record of
+/// it, which also claims its desktop notification (shown at most once).
+/// Returns whether the delivery is on record.
+fn deliver_ready(shared: &Arc<Shared>, store: &Store, job: Job) -> bool {
+    if !job.ready_undelivered() {
+        return true;
+    }
+    wake(shared, store.workspace(), &job);
+    let mut first = false;
+    let recorded = store.update(job.id, |j| {
+        if j.ready_undelivered() {
+            j.deliveries.ready_notified_at = Some(Timestamp::now());
+            first = true;
+        }
+    });
+    match recorded {
+        Ok(job) => {
+            if first && shared.options.desktop.is_some() && job.background {
+                queue_desktop(shared, job);
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!(
+                "bgjobs notifier: cannot record the readiness of job {}: {e}",
+                job.id
+            );
+            false
+        }
+    }
 }
 
 /// Record the delivery of `job`, claiming its desktop notification in the
@@ -250,7 +313,7 @@ pub fn render(jobs: &[Job]) -> (String, String) {
             let summary = format!(
                 "bgjobs: {} — {}{}",
                 short(&job.title),
-                job.outcome(),
+                job.state(),
                 ran(job)
             );
             let lines: Vec<&str> = job.output_tail.lines().collect();
@@ -258,7 +321,12 @@ pub fn render(jobs: &[Job]) -> (String, String) {
             (summary, body)
         }
         _ => {
-            let summary = format!("bgjobs: {} jobs finished", jobs.len());
+            let ready = jobs.iter().filter(|j| j.status.is_active()).count();
+            let summary = match ready {
+                0 => format!("bgjobs: {} jobs finished", jobs.len()),
+                r if r == jobs.len() => format!("bgjobs: {r} jobs ready"),
+                _ => format!("bgjobs: {} jobs finished or ready", jobs.len()),
+            };
             // A burst of a thousand jobs still makes a readable notification.
             let mut lines: Vec<String> = jobs
                 .iter()
@@ -268,7 +336,7 @@ pub fn render(jobs: &[Job]) -> (String, String) {
                         "#{} {} — {}{}",
                         job.id,
                         short(&job.title),
-                        job.outcome(),
+                        job.state(),
                         ran(job)
                     )
                 })

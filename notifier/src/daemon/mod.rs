@@ -35,6 +35,9 @@ pub struct Options {
     /// appended), or `None` when they are off (config and `BGJOBS_DESKTOP`
     /// already applied).
     pub desktop: Option<Vec<std::ffi::OsString>>,
+    /// Starts a store's queued jobs that are due (the CLI's launcher of
+    /// workers), called by every sweep before it looks at the jobs.
+    pub start_due: Option<fn(&Store)>,
 }
 
 /// How [`run`] ended.

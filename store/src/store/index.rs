@@ -32,6 +32,26 @@ pub(crate) struct Index {
     /// that session, so a hook finds its own without reading other records.
     #[serde(default)]
     pub untold: Vec<Untold>,
+    /// Queued jobs held back by their queue or their `after` jobs.
+    #[serde(default)]
+    pub waiting: Vec<u64>,
+    /// Running jobs whose readiness the notifier has not handled yet.
+    #[serde(default)]
+    pub ready_undelivered: Vec<u64>,
+    /// Running jobs whose owning session has not been told they are ready.
+    #[serde(default)]
+    pub ready_untold: Vec<Untold>,
+}
+
+/// Which of the index's lists a job belongs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Membership {
+    active: bool,
+    undelivered: bool,
+    untold: bool,
+    waiting: bool,
+    ready_undelivered: bool,
+    ready_untold: bool,
 }
 
 /// An entry of the index's `untold` list.
@@ -42,20 +62,32 @@ pub(crate) struct Untold {
 }
 
 impl Store {
-    /// Final jobs of `session` that it has not been told of (a superset).
-    pub fn untold_ids(&self, session: &str) -> Result<Vec<u64>> {
-        Ok(self
-            .index()?
-            .untold
-            .into_iter()
-            .filter(|u| u.session == session)
-            .map(|u| u.id)
-            .collect())
-    }
-
     /// Final jobs whose end the notifier has not handled (a superset).
     pub fn undelivered_ids(&self) -> Result<Vec<u64>> {
         Ok(self.index()?.undelivered)
+    }
+
+    /// Running jobs whose readiness the notifier has not handled (a superset).
+    pub fn ready_undelivered_ids(&self) -> Result<Vec<u64>> {
+        Ok(self.index()?.ready_undelivered)
+    }
+
+    /// What `session` has not been told, from one read of the index (a
+    /// superset of each): jobs that ended, and running jobs that are ready.
+    pub fn untold_news(&self, session: &str) -> Result<(Vec<u64>, Vec<u64>)> {
+        let index = self.index()?;
+        let of = |list: Vec<Untold>| -> Vec<u64> {
+            list.into_iter()
+                .filter(|u| u.session == session)
+                .map(|u| u.id)
+                .collect()
+        };
+        Ok((of(index.untold), of(index.ready_untold)))
+    }
+
+    /// Jobs held back by their queue or their `after` jobs (a superset).
+    pub fn waiting_ids(&self) -> Result<Vec<u64>> {
+        Ok(self.index()?.waiting)
     }
 
     /// The ids of jobs that may be active (a superset; read them to know).
@@ -73,36 +105,47 @@ impl Store {
 }
 
 impl Locked<'_> {
-    /// Which index lists `job` belongs in: active, undelivered, untold.
-    pub(super) fn index_membership(&self, job: &Job) -> (bool, bool, bool) {
-        (job.status.is_active(), job.undelivered(), job.untold())
+    /// Which index lists `job` belongs in.
+    pub(super) fn index_membership(&self, job: &Job) -> Membership {
+        Membership {
+            active: job.status.is_active(),
+            undelivered: job.undelivered(),
+            untold: job.untold(),
+            waiting: job.waiting && job.status.is_active(),
+            ready_undelivered: job.ready_undelivered(),
+            ready_untold: job.ready_untold(),
+        }
     }
 
-    /// Bring the index in line with `job`: active jobs in `active`, final ones
-    /// not yet handled by the notifier in `undelivered`, final ones not yet
-    /// told to their session in `untold` — only adding entries, or only
-    /// removing them.
+    /// Bring the index in line with `job` (see [`Membership`]), only adding
+    /// entries, or only removing them.
     pub(super) fn reindex(&self, job: &Job, change: Change) -> Result<()> {
         let mut index = self.index()?;
         let before = index.clone();
-        let (active, undelivered, untold) = self.index_membership(job);
+        let member = self.index_membership(job);
+        let id = job.id;
         let set = |list: &mut Vec<u64>, member: bool| match (member, change) {
-            (true, Change::Add) if !list.contains(&job.id) => list.push(job.id),
-            (false, Change::Remove) => list.retain(|&a| a != job.id),
+            (true, Change::Add) if !list.contains(&id) => list.push(id),
+            (false, Change::Remove) => list.retain(|&a| a != id),
             _ => {}
         };
-        set(&mut index.active, active);
-        set(&mut index.undelivered, undelivered);
-        match (untold, &job.session_id, change) {
-            (true, Some(session), Change::Add) if !index.untold.iter().any(|u| u.id == job.id) => {
-                index.untold.push(Untold {
-                    id: job.id,
-                    session: session.clone(),
-                });
-            }
-            (false, _, Change::Remove) => index.untold.retain(|u| u.id != job.id),
-            _ => {}
-        }
+        set(&mut index.active, member.active);
+        set(&mut index.undelivered, member.undelivered);
+        set(&mut index.waiting, member.waiting);
+        set(&mut index.ready_undelivered, member.ready_undelivered);
+        let set_session =
+            |list: &mut Vec<Untold>, member: bool| match (member, &job.session_id, change) {
+                (true, Some(session), Change::Add) if !list.iter().any(|u| u.id == id) => {
+                    list.push(Untold {
+                        id,
+                        session: session.clone(),
+                    });
+                }
+                (false, _, Change::Remove) => list.retain(|u| u.id != id),
+                _ => {}
+            };
+        set_session(&mut index.untold, member.untold);
+        set_session(&mut index.ready_untold, member.ready_untold);
         if index != before {
             // Added entries must survive a crash (the index is a superset of
             // what records say); a removed one that comes back after a crash
@@ -133,6 +176,9 @@ impl Locked<'_> {
         let mut active = Vec::new();
         let mut undelivered = Vec::new();
         let mut untold = Vec::new();
+        let mut waiting = Vec::new();
+        let mut ready_undelivered = Vec::new();
+        let mut ready_untold = Vec::new();
         for entry in std::fs::read_dir(&self.store.jobs)
             .at("cannot read", &self.store.jobs)?
             .flatten()
@@ -147,6 +193,19 @@ impl Locked<'_> {
         }
         for id in ids {
             if let Ok(Some(job)) = self.job_opt(id) {
+                let member = self.index_membership(&job);
+                if member.waiting {
+                    waiting.push(id);
+                }
+                if member.ready_undelivered {
+                    ready_undelivered.push(id);
+                }
+                if let (true, Some(session)) = (member.ready_untold, &job.session_id) {
+                    ready_untold.push(Untold {
+                        id,
+                        session: session.clone(),
+                    });
+                }
                 if job.status.is_active() {
                     active.push(id);
                 } else {
@@ -165,6 +224,9 @@ impl Locked<'_> {
             active,
             undelivered,
             untold,
+            waiting,
+            ready_undelivered,
+            ready_untold,
         };
         self.write_index(&index)?;
         Ok(index)

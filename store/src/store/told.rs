@@ -1,4 +1,4 @@
-//! Telling a session of an end, exactly once: a claim marks jobs told under
+//! Telling a session of an end (or that a job is ready), exactly once: a claim marks jobs told under
 //! the lock, so two hooks (or a hook and a follower) racing for the same end
 //! get disjoint shares, and a claim nobody could receive is undone.
 
@@ -29,16 +29,47 @@ impl Store {
         })
     }
 
-    /// Undo a [`Store::claim_told`] whose receiver turned out to be gone, so
-    /// that a later hook tells these jobs. A job told again since (by a
-    /// later claim) is left as it is.
+    /// Like [`Store::claim_told`], for readiness: of the jobs `ids`, those
+    /// running, ready and not told so, marked told of their readiness now.
+    pub fn claim_ready_told(
+        &self,
+        ids: &[u64],
+        may_claim: impl Fn(&Job) -> bool,
+    ) -> Result<Vec<Job>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with_lock(|tx| {
+            let mut claimed = Vec::new();
+            for &id in ids {
+                let Ok(Some(job)) = tx.job_opt(id) else {
+                    continue;
+                };
+                if job.ready_untold() && may_claim(&job) {
+                    let now = Some(Timestamp::now());
+                    claimed.push(tx.apply(job, |j| j.deliveries.ready_told_at = now)?);
+                }
+            }
+            Ok(claimed)
+        })
+    }
+
+    /// Undo a [`Store::claim_told`] or [`Store::claim_ready_told`] whose
+    /// receiver turned out to be gone, so that a later hook tells these
+    /// jobs. A job told again since (by a later claim) is left as it is.
     pub fn unclaim_told(&self, jobs: &[Job]) -> Result<()> {
         self.with_lock(|tx| {
             for job in jobs {
-                if let Ok(Some(current)) = tx.job_opt(job.id) {
-                    if current.deliveries.told_at == job.deliveries.told_at {
+                let Ok(Some(current)) = tx.job_opt(job.id) else {
+                    continue;
+                };
+                let (told, now) = (&job.deliveries, &current.deliveries);
+                if told.told_at.is_some() {
+                    if now.told_at == told.told_at {
                         tx.apply(current, |j| j.deliveries.told_at = None)?;
                     }
+                } else if told.ready_told_at.is_some() && now.ready_told_at == told.ready_told_at {
+                    tx.apply(current, |j| j.deliveries.ready_told_at = None)?;
                 }
             }
             Ok(())

@@ -10,7 +10,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use bgjobs_store::time::Timestamp;
-use bgjobs_store::{CommandLine, Deliveries, Job, ProcessIdentity, Status};
+use bgjobs_store::{CommandLine, Deliveries, Job, ProcessIdentity, QueueName, Status};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
@@ -44,6 +44,7 @@ pub fn status() -> impl Strategy<Value = Status> {
         Just(Status::Cancelled),
         Just(Status::Lost),
         Just(Status::TimedOut),
+        Just(Status::Skipped),
     ]
 }
 
@@ -53,12 +54,18 @@ pub fn deliveries() -> impl Strategy<Value = Deliveries> {
         option::of(timestamp()),
         option::of(timestamp()),
         option::of(timestamp()),
+        option::of(timestamp()),
+        option::of(timestamp()),
     )
-        .prop_map(|(notified_at, desktop_at, told_at)| Deliveries {
-            notified_at,
-            desktop_at,
-            told_at,
-        })
+        .prop_map(
+            |(notified_at, desktop_at, told_at, ready_notified_at, ready_told_at)| Deliveries {
+                notified_at,
+                desktop_at,
+                told_at,
+                ready_notified_at,
+                ready_told_at,
+            },
+        )
 }
 
 /// Any job record, field by field (not necessarily a consistent one: a
@@ -103,7 +110,15 @@ pub fn job() -> impl Strategy<Value = Job> {
         option::of(any::<u64>()),
     )
         .boxed();
-    (who, how, extra, more).prop_map(
+    let control = (
+        queue(),
+        vec(any::<u64>(), 0..3),
+        any::<bool>(),
+        option::of(text()),
+        option::of(timestamp()),
+    )
+        .boxed();
+    (who, how, extra, more, control).prop_map(
         |(
             (v, id, title, command, cwd, background, session_id, agent_id, key, status),
             (
@@ -119,6 +134,7 @@ pub fn job() -> impl Strategy<Value = Job> {
             ),
             (timeout_ms, worker, process, cancel_requested, deliveries, follower),
             (env, restarted_from),
+            (queue, after, waiting, ready_pattern, ready_at),
         )| Job {
             v,
             id,
@@ -147,6 +163,16 @@ pub fn job() -> impl Strategy<Value = Job> {
             follower,
             env,
             restarted_from,
+            queue,
+            after,
+            waiting,
+            ready_pattern,
+            ready_at,
         },
     )
+}
+
+/// Any valid queue name.
+pub fn queue() -> impl Strategy<Value = QueueName> {
+    "[A-Za-z0-9._-]{1,64}".prop_map(|name| QueueName::new(&name).expect("a valid name"))
 }

@@ -12,6 +12,11 @@
 //! e2e-helper env NAME..          print NAME=VALUE for each NAME (VALUE empty
 //!                                when unset)
 //! e2e-helper wait-file PATH      print "waiting", wait until PATH exists, print "done"
+//! e2e-helper serve MS LINE GATE  print "starting", after MS milliseconds print
+//!                                LINE, wait until GATE exists, print "done": a
+//!                                server that says when it is ready
+//! e2e-helper mark FILE NAME MS   append "NAME start" to FILE, sleep MS
+//!                                milliseconds, append "NAME end": who ran when
 //! e2e-helper store-writer OP [ID] write to the store of BGJOBS_HOME / the current
 //!                                directory until killed: OP is `update` (job ID's
 //!                                record, over and over), `create` (new jobs, each
@@ -74,6 +79,32 @@ fn main() {
             std::io::stdout().flush().expect("flush stdout");
             wait_for(path);
             println!("done");
+        }
+        "serve" => {
+            let ms: u64 = arg(1).parse().unwrap_or_else(|_| usage(&args));
+            println!("starting");
+            std::io::stdout().flush().expect("flush stdout");
+            std::thread::sleep(Duration::from_millis(ms));
+            println!("{}", arg(2));
+            std::io::stdout().flush().expect("flush stdout");
+            wait_for(std::path::Path::new(arg(3)));
+            println!("done");
+        }
+        "mark" => {
+            let ms: u64 = arg(3).parse().unwrap_or_else(|_| usage(&args));
+            let append = |what: &str| {
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(arg(1))
+                    .expect("open the mark file");
+                // One write per line: appends of concurrent helpers never mix.
+                file.write_all(format!("{} {what}\n", arg(2)).as_bytes())
+                    .expect("append a mark");
+            };
+            append("start");
+            std::thread::sleep(Duration::from_millis(ms));
+            append("end");
         }
         "store-writer" => store_writer(arg(1), args.get(2).and_then(|a| a.parse().ok())),
         "spew" => spew(

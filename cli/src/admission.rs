@@ -1,0 +1,46 @@
+//! Starting the queued jobs that are due (see `bgjobs_store::queue`): the
+//! CLI's launcher for their workers, and the reports of those that ended
+//! without starting. Called wherever a slot may have freed or a dependency
+//! ended: by a worker after its job's end, by `run`, `cancel` and the
+//! reading commands, and by the notifier's sweep.
+
+use bgjobs_store::Store;
+
+use crate::context;
+use crate::failure::Failure;
+use crate::notify;
+use crate::platform;
+
+/// Start every due job of `store`. The jobs that ended instead (skipped,
+/// or whose worker could not start) are reported to the notifier, started
+/// if `start_notifier`.
+pub fn start_due(store: &Store, start_notifier: bool) -> Result<(), Failure> {
+    let admitted = store.start_due(&launch)?;
+    for job in &admitted.ended {
+        notify::report(store, job.id, start_notifier);
+    }
+    Ok(())
+}
+
+/// [`start_due`] for the notifier's sweep, which reports nothing: its own
+/// sweep delivers the ends right after. Errors are the sweep's to log.
+pub fn start_due_in_sweep(store: &Store) {
+    if let Err(e) = store.start_due(&launch) {
+        eprintln!(
+            "bgjobs notifier: cannot start the queued jobs of {}: {e}",
+            store.workspace().display()
+        );
+    }
+}
+
+/// Start `bgjobs worker ID`, detached; a thread reaps it so that a
+/// long-lived launcher (the notifier) never keeps a zombie that would look
+/// alive.
+fn launch(store: &Store, id: u64) -> std::io::Result<u32> {
+    let mut cmd = context::bgjobs(store, &["worker", &id.to_string(), "--admitted"])
+        .map_err(|f| std::io::Error::other(f.message))?;
+    let mut child = platform::spawn_detached(&mut cmd)?;
+    let pid = child.id();
+    std::thread::spawn(move || child.wait());
+    Ok(pid)
+}
