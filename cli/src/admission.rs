@@ -4,7 +4,9 @@
 //! ended: by a worker after its job's end, by `run`, `cancel` and the
 //! reading commands, and by the notifier's sweep.
 
-use bgjobs_store::Store;
+use std::cell::Cell;
+
+use bgjobs_store::{Job, Store};
 
 use crate::context;
 use crate::failure::Failure;
@@ -20,6 +22,28 @@ pub fn start_due(store: &Store, start_notifier: bool) -> Result<(), Failure> {
         notify::report(store, job.id, start_notifier);
     }
     Ok(())
+}
+
+/// [`start_due`] from a detached worker whose job just ended: the first due
+/// job becomes this process's own next job (no worker to start, so it starts
+/// sooner), returned as recorded; the rest get workers of their own.
+pub fn start_due_here(store: &Store) -> Result<Option<Job>, Failure> {
+    let here = Cell::new(None);
+    let launch_or_take = |store: &Store, id: u64| -> std::io::Result<u32> {
+        if here.get().is_none() {
+            here.set(Some(id));
+            return Ok(std::process::id());
+        }
+        launch(store, id)
+    };
+    let admitted = store.start_due(&launch_or_take)?;
+    for job in &admitted.ended {
+        notify::report(store, job.id, true);
+    }
+    match here.get() {
+        Some(id) if admitted.started.contains(&id) => Ok(Some(store.with_lock(|tx| tx.job(id))?)),
+        _ => Ok(None),
+    }
 }
 
 /// [`start_due`] for the notifier's sweep, which reports nothing: its own

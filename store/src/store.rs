@@ -192,8 +192,11 @@ impl Store {
             )));
         }
         let creator = ProcessIdentity::current();
-        // Held back until admitted (see `queue`): no owner meanwhile.
-        let waiting = !new.after.is_empty() || self.config.queue_limit(&new.queue) > 0;
+        // Held back until admitted (see `queue`): no owner meanwhile. An
+        // attached job has its caller waiting on it: it counts against its
+        // queue's limit, but is never held back.
+        let waiting =
+            new.background && (!new.after.is_empty() || self.config.queue_limit(&new.queue) > 0);
         let reason = match new.after.first() {
             Some(&id) => Some(queue::waiting_for_job(id)),
             None if waiting => Some(queue::waiting_for_slot(&new.queue)),
@@ -330,6 +333,14 @@ impl Store {
         })
     }
 
+    /// [`Locked::apply_running`] under the lock, for job `id`.
+    pub fn update_running(&self, id: u64, f: impl FnOnce(&mut Job)) -> Result<Job> {
+        self.with_lock(|tx| {
+            let job = tx.job(id)?;
+            tx.apply_running(job, f)
+        })
+    }
+
     /// Read job `id`, marking it `lost` first if its worker is gone.
     pub fn get(&self, id: u64) -> Result<Job> {
         match record::read::<Job>(&self.job_path(id))? {
@@ -409,15 +420,37 @@ impl Locked<'_> {
         // Readers take no lock, so the index must never miss what a record
         // says: entries are added before the record is written and removed
         // after. The index stays a superset; readers check the record.
-        let indexed = self.index_membership(&job) != self.index_membership(&updated);
-        if indexed {
-            self.reindex(&updated, Change::Add)?;
+        self.write_indexed(&job, &updated, fsio::Durability::Durable)?;
+        Ok(updated)
+    }
+
+    /// Like [`Locked::apply`], for facts about a running job that a crash of
+    /// the machine makes void anyway, since the job is lost then: its
+    /// readiness, and the delivery and telling of it. Written atomically,
+    /// index first, but not synced. A change to or from any other status is
+    /// written durably, as `apply` writes it.
+    pub fn apply_running(&self, job: Job, f: impl FnOnce(&mut Job)) -> Result<Job> {
+        let mut updated = job.clone();
+        f(&mut updated);
+        if job.status != Status::Running || updated.status != Status::Running {
+            return self.apply(job, |j| *j = updated);
         }
-        self.write_job(&updated)?;
-        if indexed {
-            self.reindex(&updated, Change::Remove)?;
+        if updated != job {
+            self.write_indexed(&job, &updated, fsio::Durability::Volatile)?;
         }
         Ok(updated)
+    }
+
+    /// Write `updated` over `old`, keeping the index a superset.
+    fn write_indexed(&self, old: &Job, updated: &Job, durability: fsio::Durability) -> Result<()> {
+        let (was, now) = (self.index_membership(old), self.index_membership(updated));
+        let name = format!("{}.json", updated.id);
+        if was == now {
+            return record::write_with(&self.store.jobs, &name, updated, durability);
+        }
+        self.reindex(updated, Change::Add, durability)?;
+        record::write_with(&self.store.jobs, &name, updated, durability)?;
+        self.reindex(updated, Change::Remove, durability)
     }
 
     pub(crate) fn meta(&self) -> Result<Option<WorkspaceMeta>> {

@@ -51,17 +51,46 @@ enum Event {
     Interrupted,
 }
 
-/// Entry point of `bgjobs worker ID [--admitted]`: the detached worker.
+/// Entry point of `bgjobs worker ID [--admitted]`: the detached worker. When
+/// its job's end lets queued jobs start, it runs the first of them itself,
+/// and so on while there are any.
 pub fn run_detached(workspace: Option<PathBuf>, id: u64, admitted: bool) -> Outcome {
     let store = context::open_store(workspace)?;
-    let job = store.with_lock(|tx| tx.job(id))?;
+    let mut job = store.with_lock(|tx| tx.job(id))?;
+    let me = ProcessIdentity::current();
     // Admitted from a queue: the admission named its worker under the lock,
     // and a worker whose admission did not get recorded (its launcher died
     // first) must leave the job to the one that did.
-    if admitted && job.worker != ProcessIdentity::current() {
+    if admitted && job.worker != me {
         return Ok(0);
     }
-    execute(&store, job, Mode::Detached)?;
+    let mut reports = Vec::new();
+    loop {
+        let ended = run_job(&store, job, Mode::Detached)?;
+        if ended.status.is_active() {
+            break;
+        }
+        let next = match admission::start_due_here(&store) {
+            Ok(next) => next.filter(|j| j.worker == me),
+            Err(e) => {
+                eprintln!("bgjobs: cannot start the queued jobs: {}", e.message);
+                None
+            }
+        };
+        let Some(next) = next else {
+            after_end(&store, ended.id, Mode::Detached);
+            break;
+        };
+        // The next job's command starts while the notifier hears of this end.
+        let store = store.clone();
+        reports.push(std::thread::spawn(move || {
+            after_end(&store, ended.id, Mode::Detached)
+        }));
+        job = next;
+    }
+    for report in reports {
+        let _ = report.join();
+    }
     Ok(0)
 }
 
@@ -75,11 +104,16 @@ pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
         if let Err(e) = admission::start_due(store, mode == Mode::Detached) {
             eprintln!("bgjobs: cannot start the queued jobs: {}", e.message);
         }
-        notify::report(store, job.id, mode == Mode::Detached);
-        // After the report: whoever waits is told first.
-        let _ = retention::auto_prune(store);
+        after_end(store, job.id, mode);
     }
     Ok(job)
+}
+
+/// Once job `id`'s end is recorded: tell the notifier, then prune (after the
+/// report: whoever waits is told first).
+fn after_end(store: &Store, id: u64, mode: Mode) {
+    notify::report(store, id, mode == Mode::Detached);
+    let _ = retention::auto_prune(store);
 }
 
 fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
@@ -178,7 +212,7 @@ fn ready_watch(store: &Store, job: &Job, mode: Mode) -> Result<Option<Arc<ReadyW
         .map_err(|e| format!("its ready pattern is not a valid regex: {e}"))?;
     let (store, id) = (store.clone(), job.id);
     Ok(Some(ReadyWatch::new(pattern, move || {
-        let recorded = store.update(id, |j| {
+        let recorded = store.update_running(id, |j| {
             if j.status == Status::Running && j.ready_at.is_none() {
                 j.ready_at = Some(Timestamp::now());
             }

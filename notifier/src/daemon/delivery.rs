@@ -175,7 +175,7 @@ fn deliver_ready(shared: &Arc<Shared>, store: &Store, job: Job) -> bool {
     }
     wake(shared, store.workspace(), &job);
     let mut first = false;
-    let recorded = store.update(job.id, |j| {
+    let recorded = store.update_running(job.id, |j| {
         if j.ready_undelivered() {
             j.deliveries.ready_notified_at = Some(Timestamp::now());
             first = true;

@@ -13,7 +13,7 @@ use crate::job::{Job, SCHEMA_VERSION};
 use crate::record::{self, Read};
 
 /// Whether [`Locked::reindex`] adds entries or removes them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Change {
     Add,
     Remove,
@@ -118,15 +118,22 @@ impl Locked<'_> {
     }
 
     /// Bring the index in line with `job` (see [`Membership`]), only adding
-    /// entries, or only removing them.
-    pub(super) fn reindex(&self, job: &Job, change: Change) -> Result<()> {
+    /// entries, or only removing them. Added entries are durable unless
+    /// `durability` says they describe what a crash of the machine voids.
+    pub(super) fn reindex(
+        &self,
+        job: &Job,
+        change: Change,
+        durability: fsio::Durability,
+    ) -> Result<()> {
         let mut index = self.index()?;
         let before = index.clone();
         let member = self.index_membership(job);
         let id = job.id;
-        let set = |list: &mut Vec<u64>, member: bool| match (member, change) {
-            (true, Change::Add) if !list.contains(&id) => list.push(id),
-            (false, Change::Remove) => list.retain(|&a| a != id),
+        let (add, remove) = (change == Change::Add, change == Change::Remove);
+        let set = |list: &mut Vec<u64>, member: bool| match member {
+            true if add && !list.contains(&id) => list.push(id),
+            false if remove => list.retain(|&a| a != id),
             _ => {}
         };
         set(&mut index.active, member.active);
@@ -151,7 +158,7 @@ impl Locked<'_> {
             // what records say); a removed one that comes back after a crash
             // is only a stale hint, which readers check against the record.
             let durability = match change {
-                Change::Add => fsio::Durability::Durable,
+                Change::Add => durability,
                 Change::Remove => fsio::Durability::Volatile,
             };
             record::write_with(&self.store.dir, "index.json", &index, durability)?;

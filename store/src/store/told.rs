@@ -47,7 +47,7 @@ impl Store {
                 };
                 if job.ready_untold() && may_claim(&job) {
                     let now = Some(Timestamp::now());
-                    claimed.push(tx.apply(job, |j| j.deliveries.ready_told_at = now)?);
+                    claimed.push(tx.apply_running(job, |j| j.deliveries.ready_told_at = now)?);
                 }
             }
             Ok(claimed)
@@ -69,7 +69,7 @@ impl Store {
                         tx.apply(current, |j| j.deliveries.told_at = None)?;
                     }
                 } else if told.ready_told_at.is_some() && now.ready_told_at == told.ready_told_at {
-                    tx.apply(current, |j| j.deliveries.ready_told_at = None)?;
+                    tx.apply_running(current, |j| j.deliveries.ready_told_at = None)?;
                 }
             }
             Ok(())
