@@ -1,7 +1,7 @@
 //! A real desktop notification through a real notification server.
 //!
 //! Unix: exactly one `Notify` call per finished job, also when the notifier
-//! is killed and restarted. Needs a D-Bus session bus with
+//! is killed and restarted, and one for a job's readiness (`run --ready`). Needs a D-Bus session bus with
 //! `org.freedesktop.Notifications` owned (dunst under Xvfb);
 //! `.ci/desktop-test` sets that up and runs this.
 //!
@@ -99,6 +99,36 @@ mod dbus {
         assert_eq!(shown, 1, "exactly one desktop notification for the job");
         let summary = monitor.seen.lock().unwrap().clone();
         assert!(summary.contains("failed (exit 3)"), "{summary}");
+    }
+
+    #[test]
+    #[ignore = "needs a D-Bus session bus with a notification server (dunst); run by .ci/desktop-test"]
+    fn readiness_is_shown_once_and_the_end_after_it() {
+        let env = TestEnv::with_config("coalesce_window = \"200ms\"\n");
+        let monitor = Monitor::start();
+        let title = format!("bgjobs-ready-test-{}", std::process::id());
+        let gate = env.root.join("gate");
+        let gate_s = gate.to_string_lossy().into_owned();
+        let id = env.start_helper(
+            &["--title", &title, "--ready", "^listening"],
+            &["serve", "0", "listening on 1", &gate_s],
+        );
+        wait_until("the readiness Notify call", DEADLINE, || {
+            (monitor.count(&title) >= 1).then_some(())
+        });
+        assert!(monitor.seen.lock().unwrap().contains("running (ready)"));
+        assert_eq!(env.status_of(id), "running");
+        std::fs::write(&gate, "").unwrap();
+        env.wait_for_status(id, &["succeeded"]);
+        wait_until("the end's Notify call", DEADLINE, || {
+            (monitor.count(&title) >= 2).then_some(())
+        });
+        std::thread::sleep(Duration::from_secs(1)); // five coalescing windows
+        assert_eq!(
+            monitor.count(&title),
+            2,
+            "one for readiness, one for the end"
+        );
     }
 }
 

@@ -329,6 +329,37 @@ fn after_runs_a_chain_and_skips_what_follows_a_failure() {
     );
 }
 
+/// Dependencies and queues combine: a job whose dependency succeeded still
+/// waits for a slot in its queue.
+#[test]
+fn a_job_after_another_still_waits_for_a_slot() {
+    let env = TestEnv::with_config("desktop = false\n[queues]\none = 1\n");
+    let gate = env.root.join("gate");
+    let holder = env.start_helper(&["--queue", "one"], &["wait-file", &gate.to_string_lossy()]);
+    env.wait_for_status(holder, &["running"]);
+    let first = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(first, &["succeeded"]);
+    let after = env.start_helper(
+        &["--queue", "one", "--after", &first.to_string()],
+        &["exit", "0"],
+    );
+    let job = env.job(after);
+    assert_eq!(job["status"], "queued", "{job}");
+    assert_eq!(job["reason"], "waiting for a slot in queue one", "{job}");
+    std::fs::write(&gate, "").unwrap();
+    let out = env.run(&["wait", &after.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (held, ran) = (env.job(holder), env.job(after));
+    let (held_end, ran_start) = (
+        held["finished_at"].as_str().unwrap().to_string(),
+        ran["started_at"].as_str().unwrap().to_string(),
+    );
+    assert!(
+        ran_start >= held_end,
+        "started at {ran_start} while the slot was held until {held_end}"
+    );
+}
+
 /// `--ready REGEX`: `wait --ready` returns 0 while the job still runs,
 /// `status` says `running (ready)` and `--json` has the fields; a job that
 /// ends before it is ready makes `wait --ready` return as its end would.
