@@ -82,15 +82,7 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Option<Latenc
     let mut probes = [
         Probe::new("relay floor", || {
             let (stamp, gate) = paths("floor");
-            platform::make_gate(&gate)?;
-            let mut relay = fx.command(&exe);
-            relay.arg(RELAY_FLAG).arg(&stamp).arg(&gate);
-            let mut child = spawn_quiet(&mut relay)?;
-            std::thread::sleep(SETTLE);
-            let end = release_and_reap(&gate, &mut child)?;
-            let took = since_stamp(&stamp, end)?;
-            tidy(&[&stamp, &gate]);
-            Ok(took)
+            relay_floor(fx, &exe, &stamp, &gate)
         }),
         Probe::new("command end → wait returns", || {
             let (stamp, gate) = paths("job");
@@ -194,6 +186,25 @@ pub fn notes(latency: Option<&Latency>, warmup: usize, runs: usize) -> Vec<Strin
          that. {pueue}",
         SETTLE.as_millis()
     )]
+}
+
+/// One sample of the relay floor: the stamped command, blocked on `gate`,
+/// run by a relay parent; released, then reaped through the relay.
+pub(crate) fn relay_floor(
+    fx: &Fixture,
+    exe: &Path,
+    stamp: &Path,
+    gate: &Path,
+) -> Result<Duration, String> {
+    platform::make_gate(gate)?;
+    let mut relay = fx.command(exe);
+    relay.arg(RELAY_FLAG).arg(stamp).arg(gate);
+    let mut child = spawn_quiet(&mut relay)?;
+    std::thread::sleep(SETTLE);
+    let end = release_and_reap(gate, &mut child)?;
+    let took = since_stamp(stamp, end)?;
+    tidy(&[stamp, gate]);
+    Ok(took)
 }
 
 /// `bgjobs run -b -- BENCH --stamp-exit STAMP GATE`; the job's id.

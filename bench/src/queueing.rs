@@ -89,15 +89,7 @@ pub fn measure(bin: &Path, warmup: usize, runs: usize) -> Result<Option<Queueing
     let mut probes = [
         Probe::new("relay floor", || {
             let (stamp, gate) = (path("floor.stamp"), path("floor.gate"));
-            platform::make_gate(&gate)?;
-            let mut relay = fx.command(&exe);
-            relay.arg(latency::RELAY_FLAG).arg(&stamp).arg(&gate);
-            let mut child = latency::spawn_quiet(&mut relay)?;
-            std::thread::sleep(latency::SETTLE);
-            let end = latency::release_and_reap(&gate, &mut child)?;
-            let took = latency::since_stamp(&stamp, end)?;
-            latency::tidy(&[&stamp, &gate]);
-            Ok(took)
+            latency::relay_floor(&fx, &exe, &stamp, &gate)
         }),
         Probe::new("slot freed → next started", || {
             let (a_stamp, gate, b_stamp) = (path("a.stamp"), path("a.gate"), path("b.stamp"));

@@ -1,8 +1,9 @@
-//! Telling a session of an end (or that a job is ready), exactly once: a claim marks jobs told under
-//! the lock, so two hooks (or a hook and a follower) racing for the same end
-//! get disjoint shares, and a claim nobody could receive is undone.
+//! Telling a session of an end (or that a job is ready), exactly once: a
+//! claim marks jobs told under the lock, so two hooks (or a hook and a
+//! follower) racing for the same end get disjoint shares, and a claim nobody
+//! could receive is undone.
 
-use super::Store;
+use super::{Locked, Store};
 use crate::error::Result;
 use crate::job::Job;
 use crate::time::Timestamp;
@@ -12,20 +13,8 @@ impl Store {
     /// under the lock), marked told now and returned. A job that is gone or
     /// unreadable is skipped: a scan reports it.
     pub fn claim_told(&self, ids: &[u64], may_claim: impl Fn(&Job) -> bool) -> Result<Vec<Job>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.with_lock(|tx| {
-            let mut claimed = Vec::new();
-            for &id in ids {
-                let Ok(Some(job)) = tx.job_opt(id) else {
-                    continue;
-                };
-                if job.untold() && may_claim(&job) {
-                    claimed.push(tx.apply(job, |j| j.deliveries.told_at = Some(Timestamp::now()))?);
-                }
-            }
-            Ok(claimed)
+        self.claim(ids, Job::untold, may_claim, |tx, job| {
+            tx.apply(job, |j| j.deliveries.told_at = Some(Timestamp::now()))
         })
     }
 
@@ -36,6 +25,20 @@ impl Store {
         ids: &[u64],
         may_claim: impl Fn(&Job) -> bool,
     ) -> Result<Vec<Job>> {
+        self.claim(ids, Job::ready_untold, may_claim, |tx, job| {
+            tx.apply_running(job, |j| j.deliveries.ready_told_at = Some(Timestamp::now()))
+        })
+    }
+
+    /// The jobs of `ids` that are `owed` and that `may_claim` accepts,
+    /// `mark`ed under one lock.
+    fn claim(
+        &self,
+        ids: &[u64],
+        owed: impl Fn(&Job) -> bool,
+        may_claim: impl Fn(&Job) -> bool,
+        mark: impl Fn(&Locked<'_>, Job) -> Result<Job>,
+    ) -> Result<Vec<Job>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -45,9 +48,8 @@ impl Store {
                 let Ok(Some(job)) = tx.job_opt(id) else {
                     continue;
                 };
-                if job.ready_untold() && may_claim(&job) {
-                    let now = Some(Timestamp::now());
-                    claimed.push(tx.apply_running(job, |j| j.deliveries.ready_told_at = now)?);
+                if owed(&job) && may_claim(&job) {
+                    claimed.push(mark(tx, job)?);
                 }
             }
             Ok(claimed)
