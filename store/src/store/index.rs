@@ -1,8 +1,9 @@
 //! `index.json`, kept with the records: the next id and the ids of the jobs
 //! that may be active, undelivered or untold. It is always a superset of
 //! what the records say (an entry is added, durably, before a record changes
-//! and removed after), so readers find the jobs that matter without reading
-//! every record, and check each against its record.
+//! and removed after; `undelivered` is the one exception, see
+//! [`Locked::reindex`]), so readers find the jobs that matter without
+//! reading every record, and check each against its record.
 
 use serde::{Deserialize, Serialize};
 
@@ -137,7 +138,16 @@ impl Locked<'_> {
             _ => {}
         };
         set(&mut index.active, member.active);
-        set(&mut index.undelivered, member.undelivered);
+        // `undelivered` is the one list entered after the record is written,
+        // in the write that leaves `active`, never synced: until it lands,
+        // and after a crash that loses it, the job is still listed active
+        // (durably, since it was recorded), and the notifier's sweep looks
+        // at both lists. It spares every job's end a synced index write.
+        match member.undelivered {
+            true if remove && !index.undelivered.contains(&id) => index.undelivered.push(id),
+            false if remove => index.undelivered.retain(|&a| a != id),
+            _ => {}
+        }
         set(&mut index.waiting, member.waiting);
         set(&mut index.ready_undelivered, member.ready_undelivered);
         let set_session =
