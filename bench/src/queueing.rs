@@ -50,6 +50,9 @@ const QUEUES: &str = "[queues]\none = 1\nfull = 1\n";
 pub struct Queueing {
     /// The relay floor, interleaved with the two delays.
     pub floor: Vec<f64>,
+    /// Spawning the queued job's command from the bench → its first act:
+    /// what the command's own start costs, inside the slot row.
+    pub start: Vec<f64>,
     /// A's command end → B's command started.
     pub slot: Vec<f64>,
     /// Ready line written → `wait --ready` returned and reaped.
@@ -90,6 +93,19 @@ pub fn measure(bin: &Path, warmup: usize, runs: usize) -> Result<Option<Queueing
         Probe::new("relay floor", || {
             let (stamp, gate) = (path("floor.stamp"), path("floor.gate"));
             latency::relay_floor(&fx, &exe, &stamp, &gate)
+        }),
+        Probe::new("command start floor", || {
+            let stamp = path("start.stamp");
+            let mut start = fx.command(&exe);
+            start.arg(START_FLAG).arg(&stamp);
+            let before = platform::monotonic_ns();
+            let (_, _) = measure::time_success(&mut start)?;
+            let started = read_stamp(&stamp)?;
+            latency::tidy(&[&stamp]);
+            started
+                .checked_sub(before)
+                .map(Duration::from_nanos)
+                .ok_or_else(|| "the command started before it was spawned".to_string())
         }),
         Probe::new("slot freed → next started", || {
             let (a_stamp, gate, b_stamp) = (path("a.stamp"), path("a.gate"), path("b.stamp"));
@@ -160,7 +176,7 @@ pub fn measure(bin: &Path, warmup: usize, runs: usize) -> Result<Option<Queueing
     let samples = measure::interleaved(&mut probes, warmup, runs)?;
     let mut samples = samples.into_iter();
     let mut next = || measure::millis(&samples.next().unwrap_or_default());
-    let (floor, slot, ready) = (next(), next(), next());
+    let (floor, start, slot, ready) = (next(), next(), next(), next());
 
     // The full queue: its one slot held by a job blocked on a FIFO.
     let hold = fx.scratch().join("full.gate");
@@ -211,6 +227,7 @@ pub fn measure(bin: &Path, warmup: usize, runs: usize) -> Result<Option<Queueing
     platform::release(&hold, latency::PATIENCE)?;
     Ok(Some(Queueing {
         floor,
+        start,
         slot,
         ready,
         run_b,
@@ -225,11 +242,18 @@ pub fn rows(queueing: Option<Queueing>) -> Vec<Row> {
     };
     let floor = Row::new(
         "queue_floor",
-        "relay floor, interleaved with the two rows below",
+        "relay floor, interleaved with the rows below",
         Unit::Millis,
         q.floor,
     );
     let median = floor.stats.median;
+    let start = Row::new(
+        "queue_command_start",
+        "for reference: the bench spawns the queued job's command → its first act",
+        Unit::Millis,
+        q.start,
+    )
+    .against("relay floor", median);
     let slot = Row::new(
         "queue_slot_start",
         "queue limit 1: running job's command ends → the queued job's command started",
@@ -262,6 +286,7 @@ pub fn rows(queueing: Option<Queueing>) -> Vec<Row> {
     let full_target = Target::ratio_at_most(&full, FULL_QUEUE_RATIO);
     vec![
         floor,
+        start,
         slot.target(slot_target),
         ready.target(ready_target),
         run_b,
@@ -279,7 +304,7 @@ pub fn notes(warmup: usize, runs: usize) -> Vec<String> {
          act. Ready: the job's command, released, writes CLOCK_MONOTONIC, prints the line its \
          `--ready` pattern matches and keeps running; the bench reads the clock when it has \
          reaped `bgjobs wait --ready`. Both against the relay floor measured interleaved with \
-         them. The full-queue row adds a job to a queue whose one slot a blocked job holds \
+         them; beside them, for reference, the queued job's command spawned by the bench          itself, to its first act: the part of the slot row that is the command's own start.          The full-queue row adds a job to a queue whose one slot a blocked job holds \
          (nothing is started), against a plain `run -b` interleaved with it."
     )]
 }
