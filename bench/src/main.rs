@@ -10,7 +10,8 @@
 //! - the Claude Code hooks' process time ([`hooks`]);
 //! - many processes updating one record at once ([`contention`]);
 //! - a batch of jobs started back to back until all are done ([`throughput`]);
-//! - queued jobs starting as slots free, readiness, a full queue ([`queueing`]).
+//! - queued jobs starting as slots free, readiness, a full queue ([`queueing`]);
+//! - the durable writes of one job's life, traced ([`durable`]).
 //!
 //! The floors are there because these machines are shared and noisy: a
 //! ratio to `/bin/true` (or the like) measured alongside means more than an
@@ -23,6 +24,7 @@
 
 mod bound;
 mod contention;
+mod durable;
 mod fixture;
 mod hooks;
 mod idle;
@@ -83,9 +85,10 @@ usage: cargo run --release -p bgjobs-bench -- [--runs N] [--json PATH] [--quick]
                1000); `run -b` and `status` are also timed in an empty one
                and one of 1,000 (or N/10 when N <= 1,000)
   --rounds N   contention rounds (default 5; --quick 2)
-  --only job-control
+  --only job-control | durable-writes
                measure only the job-control rows (queue slot → start, ready
-               line → wait --ready, a full queue), for iterating on them
+               line → wait --ready, a full queue), or only the durable writes
+               of one job (strace), for iterating on them
 
 The private state root is made under the temp directory ($TMPDIR), so its file
 system decides the cost of every fsync; TMPDIR=/dev/shm takes fsync out of the
@@ -112,6 +115,8 @@ struct Options {
     markdown: Option<PathBuf>,
     /// `--only job-control`.
     only_job_control: bool,
+    /// `--only durable-writes`.
+    only_durable: bool,
     /// The arguments as given, for the report.
     given: Vec<String>,
 }
@@ -122,6 +127,7 @@ impl Options {
         let (mut runs, mut jobs, mut rounds, mut json) = (None, None, None, None);
         let mut markdown = None;
         let mut only_job_control = false;
+        let mut only_durable = false;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = |name: &str| {
@@ -142,6 +148,7 @@ impl Options {
                 "--markdown" => markdown = Some(PathBuf::from(value("--markdown")?)),
                 "--only" => match value("--only")?.as_str() {
                     "job-control" => only_job_control = true,
+                    "durable-writes" => only_durable = true,
                     other => return Err(format!("--only: unknown metric {other:?}")),
                 },
                 other => return Err(format!("unknown argument {other:?}")),
@@ -163,6 +170,7 @@ impl Options {
             json,
             markdown,
             only_job_control,
+            only_durable,
             given: args.to_vec(),
         })
     }
@@ -248,12 +256,19 @@ fn bench(options: &Options) -> Result<Report, String> {
     let bin = build_release()?;
     let fx = Fixture::create(bin.clone())?;
     let machine = Machine::detect(fx.dir());
-    if options.only_job_control {
+    if options.only_job_control || options.only_durable {
         let pressure = PressureClock::start();
-        let queueing = queueing::measure(&bin, options.warmup, options.runs)?;
-        let notes = match queueing {
-            Some(_) => queueing::notes(options.warmup, options.runs),
-            None => vec!["Job control: not measured on this platform.".into()],
+        let (notes, rows) = if options.only_durable {
+            start_notifier(&fx)?;
+            let durable = durable::measure(&fx)?;
+            (durable::notes(durable.as_ref()), durable::rows(durable))
+        } else {
+            let queueing = queueing::measure(&bin, options.warmup, options.runs)?;
+            let notes = match queueing {
+                Some(_) => queueing::notes(options.warmup, options.runs),
+                None => vec!["Job control: not measured on this platform.".into()],
+            };
+            (notes, queueing::rows(queueing))
         };
         return Ok(Report {
             machine,
@@ -265,7 +280,7 @@ fn bench(options: &Options) -> Result<Report, String> {
             warmup: options.warmup,
             runs: options.runs,
             rounds: 0,
-            rows: queueing::rows(queueing),
+            rows,
             notes,
         });
     }
@@ -307,6 +322,7 @@ fn bench(options: &Options) -> Result<Report, String> {
         options.throughput_jobs,
     )?;
     let queueing = queueing::measure(&bin, options.warmup, options.runs)?;
+    let durable = durable::measure(&fx)?;
     let pressure = pressure.stop();
 
     let jobs = format_count(options.jobs);
@@ -333,12 +349,14 @@ fn bench(options: &Options) -> Result<Report, String> {
     if queueing.is_some() {
         notes.extend(queueing::notes(options.warmup, options.runs));
     }
+    notes.extend(durable::notes(durable.as_ref()));
     rows.extend(latency::rows(latency, &jobs));
     rows.extend(idle::rows(idle));
     rows.extend(hooks::rows(hooks));
     rows.extend(throughput::rows(throughput));
     rows.extend(bound::rows(at_bound));
     rows.extend(queueing::rows(queueing));
+    rows.extend(durable::rows(durable));
     rows.extend(contention_rows);
 
     Ok(Report {

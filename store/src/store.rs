@@ -32,11 +32,13 @@ use crate::root::StateRoot;
 use crate::time::Timestamp;
 use crate::workspace;
 
+mod delivered;
 mod index;
 mod listing;
 mod liveness;
 mod told;
 
+pub use delivered::Delivered;
 use index::Change;
 pub(crate) use index::Index;
 pub use listing::{ListFilter, Listing, Warning, RECENT_FINISHED};
@@ -424,6 +426,22 @@ impl Locked<'_> {
         Ok(updated)
     }
 
+    /// Like [`Locked::apply`], written with `durability`: for a change whose
+    /// loss in a crash of the machine is harmless (the caller says why).
+    pub(crate) fn apply_with(
+        &self,
+        job: Job,
+        durability: fsio::Durability,
+        f: impl FnOnce(&mut Job),
+    ) -> Result<Job> {
+        let mut updated = job.clone();
+        f(&mut updated);
+        if updated != job {
+            self.write_indexed(&job, &updated, durability)?;
+        }
+        Ok(updated)
+    }
+
     /// Like [`Locked::apply`], for facts about a running job that a crash of
     /// the machine makes void anyway, since the job is lost then: its
     /// readiness, and the delivery and telling of it. Written atomically,
@@ -432,13 +450,11 @@ impl Locked<'_> {
     pub fn apply_running(&self, job: Job, f: impl FnOnce(&mut Job)) -> Result<Job> {
         let mut updated = job.clone();
         f(&mut updated);
-        if job.status != Status::Running || updated.status != Status::Running {
-            return self.apply(job, |j| *j = updated);
-        }
-        if updated != job {
-            self.write_indexed(&job, &updated, fsio::Durability::Volatile)?;
-        }
-        Ok(updated)
+        let durability = match job.status == Status::Running && updated.status == Status::Running {
+            true => fsio::Durability::Volatile,
+            false => fsio::Durability::Durable,
+        };
+        self.apply_with(job, durability, |j| *j = updated)
     }
 
     /// Write `updated` over `old`, keeping the index a superset.

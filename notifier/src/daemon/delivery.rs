@@ -203,32 +203,15 @@ fn deliver_ready(shared: &Arc<Shared>, store: &Store, job: Job) -> bool {
 /// recorded.
 fn record(shared: &Arc<Shared>, store: &Store, job: Job) -> bool {
     let want_desktop = shared.options.desktop.is_some() && job.background;
-    let mut claimed = false;
-    let mut first = false;
-    // Checked again under the lock: a report and a sweep may deliver the
-    // same end at once, and only the first records it.
-    let recorded = store.update(job.id, |j| {
-        if j.deliveries.notified_at.is_some() {
-            return;
-        }
-        let now = Timestamp::now();
-        if want_desktop && j.deliveries.desktop_at.is_none() {
-            j.deliveries.desktop_at = Some(now);
-            claimed = true;
-        }
-        j.deliveries.notified_at = Some(now);
-        first = true;
-    });
-    match recorded {
-        Ok(job) => {
-            if first {
-                shared.lock().deliveries += 1;
-            }
-            if claimed {
-                queue_desktop(shared, job);
+    match store.record_delivery(job.id, want_desktop) {
+        Ok(Some(delivered)) => {
+            shared.lock().deliveries += 1;
+            if delivered.desktop {
+                queue_desktop(shared, delivered.job);
             }
             true
         }
+        Ok(None) => true,
         Err(e) => {
             eprintln!(
                 "bgjobs notifier: cannot record delivery of job {}: {e}",
