@@ -45,12 +45,14 @@ pub enum Command {
     /// config.toml; 0 is none) and how many of its jobs run and wait.
     Queue(QueueArgs),
     /// Start a job again: a new background job with the same command, cwd,
-    /// environment, title, key and timeout, naming the old one in
-    /// `restarted_from`. A job still running is cancelled first.
+    /// environment, title, key, timeout, queue and ready pattern (not its
+    /// --after jobs), naming the old one in `restarted_from`. A job still
+    /// queued or running is cancelled first.
     Restart(RestartArgs),
-    /// Wait for jobs to end. Exit 0 if all succeeded, the failed job's exit
-    /// code (128+n for a signal), 124 on timeout, 125 if one was cancelled,
-    /// lost or timed out, 2 for an unknown job.
+    /// Wait for jobs to end (with --ready: to be ready). Exit 0 if all
+    /// succeeded, the failed job's exit code (128+n for a signal), 124 on
+    /// timeout, 125 if one was cancelled, skipped, lost or timed out, 2 for an
+    /// unknown job.
     Wait(WaitArgs),
     /// Cancel jobs: end the whole process tree (SIGTERM, grace, SIGKILL) and
     /// record `cancelled`.
