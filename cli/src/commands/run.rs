@@ -82,7 +82,7 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         env: args.env.into_iter().collect(),
         restarted_from: None,
         queue: args.queue.unwrap_or_default(),
-        after: args.after.clone(),
+        after: args.after,
         ready_pattern: args.ready,
     };
     let created = match store.create(new) {
