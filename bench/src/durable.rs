@@ -1,8 +1,9 @@
 //! Durable writes per job, counted on the real binary: `fsync` calls traced
 //! with `strace` in every process that touches the job from `run -b` to its
 //! delivery (the `run` process and the worker it starts, followed with `-f`,
-//! and the notifier, attached to). A durable write is a file fsync and the
-//! fsync of its directory: the rows give the calls halved.
+//! and the notifier, attached to). A durable write is the fsync of a file
+//! (with, mostly, the fsync of its directory after the rename): the rows
+//! count the files synced, and show the directories beside them.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,8 +20,10 @@ const TARGET: f64 = 3.0;
 pub struct Traced {
     /// How the job was started, for the label.
     pub label: &'static str,
-    /// fsync and fdatasync calls, all processes together.
-    pub fsyncs: usize,
+    /// Files synced (fsync or fdatasync), all processes together.
+    pub files: usize,
+    /// Directories synced.
+    pub dirs: usize,
 }
 
 /// Trace one job without a session and one with, in the fixture's big
@@ -76,8 +79,13 @@ pub fn measure(fx: &Fixture) -> Result<Option<Vec<Traced>>, String> {
         // The notifier may still be writing after the delivery is on record.
         std::thread::sleep(Duration::from_millis(200));
         stop(&mut attached);
-        let fsyncs = count(&n_trace)? + count(&r_trace)?;
-        traced.push(Traced { label, fsyncs });
+        let (n_files, n_dirs) = count(&n_trace)?;
+        let (r_files, r_dirs) = count(&r_trace)?;
+        traced.push(Traced {
+            label,
+            files: n_files + r_files,
+            dirs: n_dirs + r_dirs,
+        });
     }
     Ok(Some(traced))
 }
@@ -90,13 +98,13 @@ pub fn rows(traced: Option<Vec<Traced>>) -> Vec<Row> {
     traced
         .into_iter()
         .map(|t| {
-            let writes = t.fsyncs as f64 / 2.0;
+            let writes = t.files as f64;
             let row = Row::new(
                 "durable_writes",
                 format!(
-                    "durable writes per job, {}: from `run -b` to delivered ({} fsyncs, file and \
-                     directory each)",
-                    t.label, t.fsyncs
+                    "durable writes per job, {}: from `run -b` to delivered (files synced; \
+                     directories besides: {})",
+                    t.label, t.dirs
                 ),
                 Unit::Count,
                 vec![writes],
@@ -110,11 +118,10 @@ pub fn rows(traced: Option<Vec<Traced>>) -> Vec<Row> {
 /// How to read the rows.
 pub fn notes(traced: Option<&Vec<Traced>>) -> Vec<String> {
     vec![match traced {
-        Some(_) => "Durable writes: `strace -f -e trace=fsync,fdatasync` on `bgjobs run -b` (its \
-                    worker followed) and attached to the notifier, from the start until the \
-                    delivery is on record, desktop notifications off (with them on, a background \
-                    job's delivery also claims its notification: one durable write more). Each \
-                    durable write is a file fsync and its directory's."
+        Some(_) => "Durable writes: `strace -f -y -e trace=fsync,fdatasync` on `bgjobs run -b` \
+                    (its worker followed) and attached to the notifier, from the start until the \
+                    delivery is on record, desktop notifications off. Each file synced counts \
+                    once (its directory's fsync after the rename is shown beside it)."
             .into(),
         None => "Durable writes: not counted (no `strace` on PATH, or it cannot attach).".into(),
     }]
@@ -122,7 +129,7 @@ pub fn notes(traced: Option<&Vec<Traced>>) -> Vec<String> {
 
 fn strace(fx: &Fixture, out: &Path) -> Command {
     let mut cmd = fx.command("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=fsync,fdatasync", "-o"])
+    cmd.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o"])
         .arg(out)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
@@ -149,12 +156,23 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn count(trace: &Path) -> Result<usize, String> {
+/// Files and directories synced in `trace` (`strace -y` names each fd).
+fn count(trace: &Path) -> Result<(usize, usize), String> {
     let text = std::fs::read_to_string(trace)
         .map_err(|e| format!("cannot read {}: {e}", trace.display()))?;
-    Ok(text
-        .lines()
-        .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
-        .filter(|l| l.contains("= 0"))
-        .count())
+    let (mut files, mut dirs) = (0, 0);
+    for line in text.lines() {
+        if !(line.contains("fsync(") || line.contains("fdatasync(")) || !line.contains("= 0") {
+            continue;
+        }
+        let path = line
+            .split_once('<')
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(path, _)| path);
+        match path.map(Path::new).is_some_and(Path::is_dir) {
+            true => dirs += 1,
+            false => files += 1,
+        }
+    }
+    Ok((files, dirs))
 }

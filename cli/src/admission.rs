@@ -6,28 +6,34 @@
 
 use std::cell::Cell;
 
-use bgjobs_store::{Job, Store};
+use bgjobs_store::{Job, ProcessIdentity, Status, Store};
 
 use crate::context;
-use crate::failure::Failure;
 use crate::notify;
 use crate::platform;
 
 /// Start every due job of `store`. The jobs that ended instead (skipped,
 /// or whose worker could not start) are reported to the notifier, started
-/// if `start_notifier`.
-pub fn start_due(store: &Store, start_notifier: bool) -> Result<(), Failure> {
-    let admitted = store.start_due(&launch)?;
-    for job in &admitted.ended {
-        notify::report(store, job.id, start_notifier);
+/// if `start_notifier`. A store that cannot be written is a warning: the
+/// caller's own work (a listing, a cancel, a job just recorded) stands, and
+/// the next look starts what is due.
+pub fn start_due(store: &Store, start_notifier: bool) {
+    match store.start_due(&launch) {
+        Ok(admitted) => {
+            for job in &admitted.ended {
+                notify::report(store, job.id, start_notifier);
+            }
+        }
+        Err(e) => eprintln!("bgjobs: warning: cannot start the queued jobs that are due: {e}"),
     }
-    Ok(())
 }
 
 /// [`start_due`] from a detached worker whose job just ended: the first due
 /// job becomes this process's own next job (no worker to start, so it starts
-/// sooner), returned as recorded; the rest get workers of their own.
-pub fn start_due_here(store: &Store) -> Result<Option<Job>, Failure> {
+/// sooner), returned as recorded; the rest get workers of their own. A job
+/// recorded as this process's is returned even when admitting a later one
+/// failed, so that it is never left to be found lost.
+pub fn start_due_here(store: &Store) -> Option<Job> {
     let here = Cell::new(None);
     let launch_or_take = |store: &Store, id: u64| -> std::io::Result<u32> {
         if here.get().is_none() {
@@ -36,14 +42,17 @@ pub fn start_due_here(store: &Store) -> Result<Option<Job>, Failure> {
         }
         launch(store, id)
     };
-    let admitted = store.start_due(&launch_or_take)?;
-    for job in &admitted.ended {
-        notify::report(store, job.id, true);
+    match store.start_due(&launch_or_take) {
+        Ok(admitted) => {
+            for job in &admitted.ended {
+                notify::report(store, job.id, true);
+            }
+        }
+        Err(e) => eprintln!("bgjobs: warning: cannot start the queued jobs that are due: {e}"),
     }
-    match here.get() {
-        Some(id) if admitted.started.contains(&id) => Ok(Some(store.with_lock(|tx| tx.job(id))?)),
-        _ => Ok(None),
-    }
+    let me = ProcessIdentity::current();
+    let job = store.get(here.get()?).ok()?;
+    (job.status == Status::Queued && !job.waiting && job.worker == me).then_some(job)
 }
 
 /// [`start_due`] for the notifier's sweep, which reports nothing: its own

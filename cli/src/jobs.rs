@@ -65,7 +65,7 @@ pub fn cancel_many(
             })
             .collect::<Result<Vec<_>, Failure>>()
     })?;
-    crate::admission::start_due(store, false)?;
+    crate::admission::start_due(store, false);
     Ok(results)
 }
 

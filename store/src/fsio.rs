@@ -28,6 +28,12 @@ pub const TEMP_NAME: &str = ".tmp-write";
 pub enum Durability {
     /// fsync the file and the directory before returning.
     Durable,
+    /// The file synced, its directory not: after a crash of the machine the
+    /// old content or the new, never an empty or torn file (some file
+    /// systems do not order a rename after the data it names), though the
+    /// replacement itself may be lost. For a record whose loss is harmless
+    /// but whose old content must survive.
+    Ordered,
     /// Still atomic for readers, but not synced: for facts that a crash of
     /// the machine makes void anyway (which process owns a job), so that
     /// they do not cost two fsyncs on the path of `run -b`.
@@ -48,9 +54,16 @@ pub fn write_atomic_with(
     bytes: &[u8],
     durability: Durability,
 ) -> Result<()> {
-    let mut staged = Staged::at(dir.join(TEMP_NAME), dir.join(name))?;
-    staged.write_all(bytes)?;
-    staged.commit(durability).map(drop)
+    let tmp = dir.join(TEMP_NAME);
+    let mut staged = Staged::at(tmp.clone(), dir.join(name))?;
+    let written = staged
+        .write_all(bytes)
+        .and_then(|()| staged.commit(durability).map(drop));
+    if written.is_err() {
+        // A failed write (a full disk) leaves nothing behind but the old file.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Replace the file at `path` with `bytes`, durably, outside any workspace
@@ -106,8 +119,10 @@ impl Staged {
     /// positioned at its end. On Windows no other handle on the
     /// destination may be open.
     pub fn commit(self, durability: Durability) -> Result<File> {
-        if durability == Durability::Durable {
-            self.file.sync_all().at("cannot sync", &self.tmp)?;
+        match durability {
+            Durability::Durable => self.file.sync_all().at("cannot sync", &self.tmp)?,
+            Durability::Ordered => self.file.sync_data().at("cannot sync", &self.tmp)?,
+            Durability::Volatile => {}
         }
         platform::replace(&self.tmp, &self.dest).at("cannot replace", &self.dest)?;
         if durability == Durability::Durable {

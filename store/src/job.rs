@@ -145,9 +145,10 @@ pub struct Job {
     #[serde(default)]
     pub after: Vec<u64>,
     /// Held back, `queued` with no worker, until its queue has a free slot
-    /// and every job in `after` has ended. Having no owner, it cannot be
-    /// lost; whoever admits it starts its worker under the lock, so it starts
-    /// once (see `Store::start_due`).
+    /// and every job in `after` has succeeded (if one ended otherwise, it
+    /// ends `skipped`). Having no owner, it cannot be lost; whoever admits
+    /// it starts its worker under the lock, so it starts once (see
+    /// `Store::start_due`).
     #[serde(default)]
     pub waiting: bool,
     /// Output that means the job is ready (`run --ready REGEX`), matched

@@ -11,6 +11,7 @@ pub mod broker;
 pub mod command;
 pub mod config;
 pub mod ending;
+pub mod environment;
 pub mod error;
 pub mod fsio;
 pub mod identity;

@@ -15,6 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::error::Result;
 use crate::identity::ProcessIdentity;
 use crate::job::{Job, Status};
@@ -138,7 +139,10 @@ impl Store {
                 continue;
             }
             if job.waiting {
-                waiting.push(job);
+                // One being cancelled is about to end: it takes no slot.
+                if job.cancel_requested.is_none() {
+                    waiting.push(job);
+                }
             } else {
                 *running.entry(job.queue.to_string()).or_default() += 1;
             }
@@ -151,10 +155,13 @@ impl Locked<'_> {
     /// [`Store::start_due`], the lock held.
     pub fn start_due(&self, launch: Launch<'_>) -> Result<Admitted> {
         let store = self.store();
+        // Read now, not when the store was opened: a notifier or a worker
+        // lives long, and a limit set meanwhile must hold.
+        let config = Config::load().unwrap_or_else(|_| store.config().clone());
         let (mut running, waiting) = store.occupancy(self)?;
         let mut admitted = Admitted::default();
         for job in waiting {
-            let limit = store.config().queue_limit(&job.queue);
+            let limit = config.queue_limit(&job.queue);
             let taken = running.get(job.queue.as_str()).copied().unwrap_or(0);
             let hold = match self.after_hold(&job)? {
                 Some(hold) => Some(hold),

@@ -42,12 +42,14 @@ pub fn prune(store: &Store, policy: Policy) -> Result<Vec<u64>> {
         }
         let excess = finished.len().saturating_sub(policy.keep);
         let now = Timestamp::now();
+        let awaited = awaited(tx)?;
         let removed: Vec<u64> = finished
             .iter()
             .enumerate()
             // A job whose end has not been delivered yet counts towards the
-            // bound but is kept until it has been.
-            .filter(|(_, job)| !job.undelivered())
+            // bound but is kept until it has been; so is one that a waiting
+            // job comes after, until that one has started.
+            .filter(|(_, job)| !job.undelivered() && !awaited.contains(&job.id))
             .filter(|(i, job)| {
                 *i < excess
                     || policy.older_than.is_some_and(|age| {
@@ -76,11 +78,26 @@ pub fn prune(store: &Store, policy: Policy) -> Result<Vec<u64>> {
     })
 }
 
+/// The jobs that waiting jobs come after (`--after`): kept, so that what
+/// they ended as still decides whether the waiting ones start.
+fn awaited(tx: &crate::store::Locked<'_>) -> Result<Vec<u64>> {
+    let mut awaited = Vec::new();
+    for id in tx.index()?.waiting {
+        if let Ok(Some(job)) = tx.job_opt(id) {
+            if job.waiting {
+                awaited.extend(job.after);
+            }
+        }
+    }
+    Ok(awaited)
+}
+
 /// Delete the records and logs of `ids` (already pruned from the meta).
 fn remove_records(store: &Store, ids: &[u64]) -> Result<()> {
     for &id in ids {
         let _ = std::fs::remove_file(store.job_path(id));
         let _ = std::fs::remove_file(store.log_path(id));
+        store.forget_environment(id);
     }
     let jobs = store.job_path(0).with_file_name("");
     crate::fsio::sync_dir(&jobs).map_err(|e| crate::Error::Io {
@@ -120,6 +137,7 @@ pub fn auto_prune(store: &Store) -> Result<Vec<u64>> {
             return Ok(Vec::new());
         };
         let mut excess = due(&index, &meta);
+        let awaited = awaited(tx)?;
         let mut removed = Vec::new();
         let mut kept = Vec::new();
         let old_kept = std::mem::take(&mut meta.kept);
@@ -134,7 +152,12 @@ pub fn auto_prune(store: &Store) -> Result<Vec<u64>> {
             }
             let listed = index.active.contains(&id) || index.undelivered.contains(&id);
             match tx.job_opt(id) {
-                Ok(Some(job)) if listed || job.status.is_active() || job.undelivered() => {
+                Ok(Some(job))
+                    if listed
+                        || job.status.is_active()
+                        || job.undelivered()
+                        || awaited.contains(&id) =>
+                {
                     kept.push(id);
                     // It was counted as finished only if not listed active.
                     if !index.active.contains(&id) {

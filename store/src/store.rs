@@ -178,8 +178,10 @@ impl Store {
         f(&Locked { store: self })
     }
 
-    /// Record a new job as `queued`, owned for now by the calling process; or,
-    /// when `new.key` matches an active job, return that job instead.
+    /// Record a new job as `queued`, owned for now by the calling process (a
+    /// waiting one by nobody, its creator's environment kept for it); or,
+    /// when `new.key` matches an active job, return that job instead. An
+    /// `after` job that does not exist is [`Error::UnknownJob`].
     pub fn create(&self, new: NewJob) -> Result<Created> {
         let Some(command) = CommandLine::new(new.command) else {
             return Err(Error::Invalid("no command given".into()));
@@ -224,6 +226,9 @@ impl Store {
             }
             let id = index.next_id;
             index.next_id += 1;
+            if waiting {
+                self.keep_environment(id)?;
+            }
             index.active.push(id);
             if waiting {
                 index.waiting.push(id);
@@ -457,10 +462,16 @@ impl Locked<'_> {
         self.apply_with(job, durability, |j| *j = updated)
     }
 
-    /// Write `updated` over `old`, keeping the index a superset.
+    /// Write `updated` over `old`, keeping the index a superset. A final
+    /// record is never left to a write that a crash could empty: unsynced
+    /// is then [`fsio::Durability::Ordered`].
     fn write_indexed(&self, old: &Job, updated: &Job, durability: fsio::Durability) -> Result<()> {
         let (was, now) = (self.index_membership(old), self.index_membership(updated));
         let name = format!("{}.json", updated.id);
+        let durability = match durability {
+            fsio::Durability::Volatile if !updated.status.is_active() => fsio::Durability::Ordered,
+            other => other,
+        };
         if was == now {
             return record::write_with(&self.store.jobs, &name, updated, durability);
         }

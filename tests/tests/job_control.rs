@@ -433,3 +433,59 @@ fn a_bad_queue_regex_or_dependency_is_refused_and_records_nothing() {
         assert_eq!(env.record_ids(), before, "{args:?} recorded a job");
     }
 }
+
+/// A job that waited runs in its creator's environment, not in that of
+/// whoever started it (here the worker of the job that held the slot, which
+/// never had the variable).
+#[test]
+fn a_job_that_waited_runs_in_its_creators_environment() {
+    let env = TestEnv::with_config("desktop = false\n[queues]\none = 1\n");
+    let gate = env.root.join("gate");
+    let holder = env.start_helper(&["--queue", "one"], &["wait-file", &gate.to_string_lossy()]);
+    env.wait_for_status(holder, &["running"]);
+    let helper = env.helper();
+    let mut run = env.bgjobs(&[
+        "run",
+        "-b",
+        "--queue",
+        "one",
+        "--",
+        &helper,
+        "env",
+        "BGJ_CREATOR",
+    ]);
+    run.env("BGJ_CREATOR", "the creator's");
+    let id = parse_id(&ok(run));
+    assert_eq!(env.status_of(id), "queued");
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(log_of(&env, id), "BGJ_CREATOR=the creator's\n");
+}
+
+/// Retention keeps a finished job that a waiting job comes after: with
+/// `keep_finished = 1`, jobs ending meanwhile do not prune it, and the
+/// waiting job starts (not skipped) once its slot frees.
+#[test]
+fn retention_keeps_what_a_waiting_job_comes_after() {
+    let env = TestEnv::with_config("desktop = false\nkeep_finished = 1\n[queues]\none = 1\n");
+    let gate = env.root.join("gate");
+    let holder = env.start_helper(&["--queue", "one"], &["wait-file", &gate.to_string_lossy()]);
+    env.wait_for_status(holder, &["running"]);
+    let first = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(first, &["succeeded"]);
+    let after = env.start_helper(
+        &["--queue", "one", "--after", &first.to_string()],
+        &["print", "ran"],
+    );
+    for _ in 0..3 {
+        let id = env.start_helper(&[], &["exit", "0"]);
+        env.wait_delivered(id);
+    }
+    assert!(
+        env.job_file(first).exists(),
+        "the job it comes after was pruned"
+    );
+    std::fs::write(&gate, "").unwrap();
+    let out = env.run(&["wait", &after.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.status_of(after), "succeeded");
+}

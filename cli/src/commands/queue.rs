@@ -31,7 +31,7 @@ struct Queue {
 pub fn run(workspace: Option<PathBuf>, args: QueueArgs) -> Outcome {
     let store = context::open_store(workspace)?;
     // A look is a chance to start what is due: the counts are then true.
-    admission::start_due(&store, false)?;
+    admission::start_due(&store, false);
     let config = store.config();
     let empty = |name: &QueueName| Queue {
         name: name.clone(),

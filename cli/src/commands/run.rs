@@ -204,7 +204,7 @@ pub fn report(job: &Job, json: bool) -> Result<(), Failure> {
 /// waits, make sure a notifier is up to start it once it is (a worker that
 /// dies without a word frees its slot only for whoever looks).
 pub fn start_if_due(store: &Store, job: Job) -> Result<Job, Failure> {
-    admission::start_due(store, true)?;
+    admission::start_due(store, true);
     let job = store.get(job.id)?;
     if job.waiting {
         notify::tell(store, job.id, News::Queued, true);
@@ -241,7 +241,9 @@ pub fn start_worker(workspace: Option<PathBuf>, id: u64) -> Outcome {
         Status::Queued if job.waiting => {
             start_if_due(&store, job)?;
         }
-        Status::Queued => {
+        // Still the creating `run`'s (our parent's) to hand over: once it
+        // has another owner (admitted meanwhile), it is not ours to start.
+        Status::Queued if job.worker == ProcessIdentity::parent_of(std::process::id()) => {
             start_background(&store, job)?;
         }
         _ => {}

@@ -14,7 +14,7 @@ use crate::output::say;
 /// Entry point of `show`.
 pub fn run(workspace: Option<PathBuf>, args: ShowArgs) -> Outcome {
     let store = context::open_store(workspace)?;
-    admission::start_due(&store, false)?;
+    admission::start_due(&store, false);
     let mut job = store.get(args.id)?;
     if job.status.is_active() {
         // The record's tail is written at the end; show the live one.

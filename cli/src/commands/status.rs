@@ -33,7 +33,7 @@ pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
     };
     let store = context::open_store(workspace)?;
     // A look is a chance to start what is due: the listing is then true.
-    admission::start_due(&store, false)?;
+    admission::start_due(&store, false);
     let listing = store.list(&ListFilter {
         all: args.all,
         session,

@@ -9,7 +9,6 @@ use bgjobs_store::time::short_duration;
 use bgjobs_store::{Job, Store};
 use serde::Serialize;
 
-use crate::admission;
 use crate::args::WaitArgs;
 use crate::context;
 use crate::exit;
@@ -107,7 +106,10 @@ impl Until {
 }
 
 /// Wait until every job in `ids` (with `any`: one of them) is done (see
-/// [`Until`]), or `deadline` passes. Woken by the notifier's push; when no notifier answers
+/// [`Until`]), or `deadline` passes. A job waiting in a queue is waited
+/// through: `wait` starts nothing itself (what it started would be its
+/// child, killed with it), and the subscription keeps the notifier sweeping,
+/// which starts what is due if no ending worker did. Woken by the notifier's push; when no notifier answers
 /// (or it dies meanwhile) by watching the store. Either way every look reads
 /// the store, which also marks jobs whose worker died as lost, so this always
 /// ends.
@@ -136,10 +138,8 @@ pub fn watch(
     let mut pending: Vec<u64> = ids.to_vec();
     loop {
         let mut still = Vec::new();
-        let mut queued = false;
         for &id in &pending {
             let job = store.get(id)?;
-            queued |= job.waiting;
             if until.done(&job) {
                 ended.push(job);
             } else {
@@ -147,10 +147,6 @@ pub fn watch(
             }
         }
         pending = still;
-        if queued {
-            // Waiting through the queue: each look may start what is due.
-            admission::start_due(store, false)?;
-        }
         let satisfied = pending.is_empty() || (until.any && !ended.is_empty());
         let late = deadline.is_some_and(|d| Instant::now() >= d);
         if satisfied || late {

@@ -70,7 +70,7 @@ pub fn describe(jobs: &[Job]) -> String {
         let block = describe_one(job);
         if text.len() + block.len() > MAX_TEXT {
             text.push_str(&format!(
-                "{} more background job(s) of this session finished; `bgjobs status` lists them.\n",
+                "{} more background job(s) of this session finished or are ready; `bgjobs status` lists them.\n",
                 jobs.len() - i
             ));
             break;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bgjobs_store::ending::{self, Ending, Exit};
+use bgjobs_store::environment::Environment;
 use bgjobs_store::log::{self, LogWriter};
 use bgjobs_store::time::Timestamp;
 use bgjobs_store::{retention, tree, Job, ProcessIdentity, Status, Store};
@@ -70,13 +71,7 @@ pub fn run_detached(workspace: Option<PathBuf>, id: u64, admitted: bool) -> Outc
         if ended.status.is_active() {
             break;
         }
-        let next = match admission::start_due_here(&store) {
-            Ok(next) => next.filter(|j| j.worker == me),
-            Err(e) => {
-                eprintln!("bgjobs: cannot start the queued jobs: {}", e.message);
-                None
-            }
-        };
+        let next = admission::start_due_here(&store);
         let Some(next) = next else {
             after_end(&store, ended.id, Mode::Detached);
             break;
@@ -101,9 +96,7 @@ pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     if !job.status.is_active() {
         // First the jobs that this end lets start (a slot, a dependency),
         // then the news: a start costs a process spawn, a report a reply.
-        if let Err(e) = admission::start_due(store, mode == Mode::Detached) {
-            eprintln!("bgjobs: cannot start the queued jobs: {}", e.message);
-        }
+        admission::start_due(store, mode == Mode::Detached);
         after_end(store, job.id, mode);
     }
     Ok(job)
@@ -140,7 +133,13 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     };
     let log = Arc::new(Mutex::new(log));
 
-    let (reader_out, reader_err, mut cmd) = match prepare(&job, mode) {
+    let environment = match store.kept_environment(id) {
+        Ok(environment) => environment,
+        Err(e) => {
+            return fail_to_start(store, id, format!("cannot read its environment: {e}"), None)
+        }
+    };
+    let (reader_out, reader_err, mut cmd) = match prepare(&job, environment.as_ref(), mode) {
         Ok(parts) => parts,
         Err(reason) => return fail_to_start(store, id, reason, None),
     };
@@ -211,19 +210,24 @@ fn ready_watch(store: &Store, job: &Job, mode: Mode) -> Result<Option<Arc<ReadyW
     let pattern = regex::Regex::new(pattern)
         .map_err(|e| format!("its ready pattern is not a valid regex: {e}"))?;
     let (store, id) = (store.clone(), job.id);
+    // Off the pump's thread: the output must keep flowing while the store
+    // is written and the notifier told.
     Ok(Some(ReadyWatch::new(pattern, move || {
-        let recorded = store.update_running(id, |j| {
-            if j.status == Status::Running && j.ready_at.is_none() {
-                j.ready_at = Some(Timestamp::now());
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let recorded = store.update_running(id, |j| {
+                if j.status == Status::Running && j.ready_at.is_none() {
+                    j.ready_at = Some(Timestamp::now());
+                }
+            });
+            match recorded {
+                Ok(job) if job.ready_at.is_some() => {
+                    notify::tell(&store, id, News::Ready, mode == Mode::Detached)
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("bgjobs: cannot record that job {id} is ready: {e}"),
             }
         });
-        match recorded {
-            Ok(job) if job.ready_at.is_some() => {
-                notify::tell(&store, id, News::Ready, mode == Mode::Detached)
-            }
-            Ok(_) => {}
-            Err(e) => eprintln!("bgjobs: cannot record that job {id} is ready: {e}"),
-        }
     })))
 }
 
@@ -253,17 +257,24 @@ fn record_with_patience(store: &Store, id: u64, f: impl Fn(&mut Job)) -> Result<
     }
 }
 
-/// Build the command with its output going into pipes: one merged pipe when
-/// detached (keeps the order of stdout and stderr), two when attached (each
-/// echoed to its own terminal stream).
+/// Build the command, in `environment` when the job kept one, with its
+/// output going into pipes: one merged pipe when detached (keeps the order
+/// of stdout and stderr), two when attached (each echoed to its own
+/// terminal stream).
 fn prepare(
     job: &Job,
+    environment: Option<&Environment>,
     mode: Mode,
 ) -> Result<(std::io::PipeReader, Option<std::io::PipeReader>, Command), String> {
     if !Path::new(&job.cwd).is_dir() {
         return Err(format!("working directory {} does not exist", job.cwd));
     }
     let mut cmd = Command::new(job.command.program());
+    // A job that waited runs in its creator's environment, not in that of
+    // whoever admitted it (see `bgjobs_store::environment`).
+    if let Some(environment) = environment {
+        cmd.env_clear().envs(environment);
+    }
     cmd.args(job.command.args())
         .current_dir(&job.cwd)
         .envs(&job.env)

@@ -21,8 +21,9 @@ impl Store {
     /// (a report and a sweep may deliver one end at once). A claim is
     /// written durably, before the notification is shown, so that no crash
     /// can show it twice; a delivery that claims nothing was only wake-ups,
-    /// which a repeat after a crash of the machine repeats harmlessly, and is
-    /// not synced.
+    /// which a repeat after a crash of the machine repeats harmlessly: its
+    /// directory is not synced (the file is, so that the end it holds cannot
+    /// be lost with it).
     pub fn record_delivery(&self, id: u64, desktop: bool) -> Result<Option<Delivered>> {
         self.with_lock(|tx| {
             let job = tx.job(id)?;

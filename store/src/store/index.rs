@@ -1,8 +1,9 @@
 //! `index.json`, kept with the records: the next id and the ids of the jobs
 //! that may be active, undelivered or untold. It is always a superset of
-//! what the records say (an entry is added, durably, before a record changes
-//! and removed after; `undelivered` is the one exception, see
-//! [`Locked::reindex`]), so readers find the jobs that matter without
+//! what the records say (an entry is added before a record changes and
+//! removed after; durably, but for `undelivered`, see [`Locked::reindex`],
+//! and the readiness lists, which describe running jobs that a crash of the
+//! machine loses anyway), so readers find the jobs that matter without
 //! reading every record, and check each against its record.
 
 use serde::{Deserialize, Serialize};
