@@ -15,8 +15,10 @@
 //! e2e-helper serve MS LINE GATE  print "starting", after MS milliseconds print
 //!                                LINE, wait until GATE exists, print "done": a
 //!                                server that says when it is ready
-//! e2e-helper mark FILE NAME MS   append "NAME start" to FILE, sleep MS
-//!                                milliseconds, append "NAME end": who ran when
+//! e2e-helper mark FILE NAME MS [GATE]
+//!                                (after GATE exists, when given) append "NAME
+//!                                start" to FILE, sleep MS milliseconds, append
+//!                                "NAME end": who ran when
 //! e2e-helper store-writer OP [ID] write to the store of BGJOBS_HOME / the current
 //!                                directory until killed: OP is `update` (job ID's
 //!                                record, over and over), `create` (new jobs, each
@@ -102,6 +104,9 @@ fn main() {
                 file.write_all(format!("{} {what}\n", arg(2)).as_bytes())
                     .expect("append a mark");
             };
+            if let Some(gate) = args.get(4) {
+                wait_for(std::path::Path::new(gate));
+            }
             append("start");
             std::thread::sleep(Duration::from_millis(ms));
             append("end");
