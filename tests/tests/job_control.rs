@@ -332,16 +332,21 @@ fn after_runs_a_chain_and_skips_what_follows_a_failure() {
         "{skipped}"
     );
     assert!(skipped["started_at"].is_null());
-    let (a_job, b_job) = (env.job(a), env.job(b));
-    assert_eq!(a_job["status"], "succeeded");
-    assert_eq!(b_job["status"], "failed");
-    let (a_end, b_start) = (
-        a_job["finished_at"].as_str().unwrap().to_string(),
-        b_job["started_at"].as_str().unwrap().to_string(),
+    assert_eq!(env.status_of(a), "succeeded");
+    assert_eq!(env.status_of(b), "failed");
+    assert_started_after(&env, b, a);
+}
+
+/// Job `later` started no sooner than job `earlier` ended.
+fn assert_started_after(env: &TestEnv, later: u64, earlier: u64) {
+    let (end, start) = (env.job(earlier), env.job(later));
+    let (end, start) = (
+        end["finished_at"].as_str().unwrap().to_string(),
+        start["started_at"].as_str().unwrap().to_string(),
     );
     assert!(
-        b_start >= a_end,
-        "b started at {b_start}, before a ended at {a_end}"
+        start >= end,
+        "job {later} started at {start}, before job {earlier} ended at {end}"
     );
 }
 
@@ -365,15 +370,7 @@ fn a_job_after_another_still_waits_for_a_slot() {
     std::fs::write(&gate, "").unwrap();
     let out = env.run(&["wait", &after.to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let (held, ran) = (env.job(holder), env.job(after));
-    let (held_end, ran_start) = (
-        held["finished_at"].as_str().unwrap().to_string(),
-        ran["started_at"].as_str().unwrap().to_string(),
-    );
-    assert!(
-        ran_start >= held_end,
-        "started at {ran_start} while the slot was held until {held_end}"
-    );
+    assert_started_after(&env, after, holder);
 }
 
 /// `--ready REGEX`: `wait --ready` returns 0 while the job still runs,
