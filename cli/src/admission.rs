@@ -1,8 +1,10 @@
 //! Starting the queued jobs that are due (see `bgjobs_store::queue`): the
 //! CLI's launcher for their workers, and the reports of those that ended
 //! without starting. Called wherever a slot may have freed or a dependency
-//! ended: by a worker after its job's end, by `run`, `cancel` and the
-//! reading commands, and by the notifier's sweep.
+//! ended: by a worker after its job's end, by `run`, `cancel`, `status`,
+//! `show` and `queue`, and by the notifier's sweep; never by a long-lived
+//! process (`wait`, a follower, the Stop waiter), whose children would die
+//! with it.
 
 use std::cell::Cell;
 
