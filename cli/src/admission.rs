@@ -2,9 +2,9 @@
 //! CLI's launcher for their workers, and the reports of those that ended
 //! without starting. Called wherever a slot may have freed or a dependency
 //! ended: by a worker after its job's end, by `run`, `cancel`, `status`,
-//! `show` and `queue`, and by the notifier's sweep; never by a long-lived
-//! process (`wait`, a follower, the Stop waiter), whose children would die
-//! with it.
+//! `show` and `queue`, and by the notifier's sweep; never by `wait`, a
+//! follower or the Stop waiter, which an agent may kill with every process
+//! below them while they wait.
 
 use std::cell::Cell;
 
