@@ -121,34 +121,6 @@ impl Store {
         }
         self.with_lock(|tx| tx.start_due(launch))
     }
-
-    /// How many of each queue's jobs are started and active (reading every
-    /// active record, so that a job whose worker died is found lost and frees
-    /// its slot), and the waiting ones, oldest first.
-    fn occupancy(&self, tx: &Locked<'_>) -> Result<(HashMap<String, usize>, Vec<Job>)> {
-        let mut running: HashMap<String, usize> = HashMap::new();
-        let mut waiting = Vec::new();
-        let mut ids = tx.index()?.active;
-        ids.sort_unstable();
-        for id in ids {
-            let Ok(Some(job)) = tx.job_opt(id) else {
-                continue; // gone or moved aside (reported by `status`)
-            };
-            let job = tx.reconciled(job)?;
-            if !job.status.is_active() {
-                continue;
-            }
-            if job.waiting {
-                // One being cancelled is about to end: it takes no slot.
-                if job.cancel_requested.is_none() {
-                    waiting.push(job);
-                }
-            } else {
-                *running.entry(job.queue.to_string()).or_default() += 1;
-            }
-        }
-        Ok((running, waiting))
-    }
 }
 
 impl Locked<'_> {
@@ -158,11 +130,11 @@ impl Locked<'_> {
         // Read now, not when the store was opened: a notifier or a worker
         // lives long, and a limit set meanwhile must hold.
         let config = Config::load().unwrap_or_else(|_| store.config().clone());
-        let (mut running, waiting) = store.occupancy(self)?;
+        let (mut running, waiting) = self.occupancy()?;
         let mut admitted = Admitted::default();
         for job in waiting {
             let limit = config.queue_limit(&job.queue);
-            let taken = running.get(job.queue.as_str()).copied().unwrap_or(0);
+            let taken = running.get(&job.queue).copied().unwrap_or(0);
             let hold = match self.after_hold(&job)? {
                 Some(hold) => Some(hold),
                 None if limit > 0 && taken >= limit => Some(Hold::Full),
@@ -180,7 +152,7 @@ impl Locked<'_> {
                 Some(Hold::After(id)) => waiting_for_job(id),
                 Some(Hold::Full) => waiting_for_slot(&job.queue),
                 None => {
-                    *running.entry(job.queue.to_string()).or_default() += 1;
+                    *running.entry(job.queue.clone()).or_default() += 1;
                     match self.admit(job, launch)? {
                         Ok(id) => admitted.started.push(id),
                         Err(job) => admitted.ended.push(job),
@@ -193,6 +165,34 @@ impl Locked<'_> {
             }
         }
         Ok(admitted)
+    }
+
+    /// How many of each queue's jobs are started and active (reading every
+    /// active record, so that a job whose worker died is found lost and frees
+    /// its slot), and the waiting ones, oldest first.
+    fn occupancy(&self) -> Result<(HashMap<QueueName, usize>, Vec<Job>)> {
+        let mut running: HashMap<QueueName, usize> = HashMap::new();
+        let mut waiting = Vec::new();
+        let mut ids = self.index()?.active;
+        ids.sort_unstable();
+        for id in ids {
+            let Ok(Some(job)) = self.job_opt(id) else {
+                continue; // gone or moved aside (reported by `status`)
+            };
+            let job = self.reconciled(job)?;
+            if !job.status.is_active() {
+                continue;
+            }
+            if job.waiting {
+                // One being cancelled is about to end: it takes no slot.
+                if job.cancel_requested.is_none() {
+                    waiting.push(job);
+                }
+            } else {
+                *running.entry(job.queue.clone()).or_default() += 1;
+            }
+        }
+        Ok((running, waiting))
     }
 
     /// What holds `job` back among the jobs it comes after, if anything.
