@@ -7,6 +7,7 @@
 //! logs ([`log`]), retention ([`retention`]) and settings ([`config`]). The store is the truth; everything else in bgjobs
 //! (the notifier, hooks, `wait`) reads it and acts on what it says.
 
+pub mod boot;
 pub mod broker;
 pub mod command;
 pub mod config;

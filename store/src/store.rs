@@ -10,6 +10,8 @@
 //! it is always a superset of the active jobs (an id is added before its
 //! record is written and removed after its record turns final), so a listing
 //! reads the active records plus the newest finished ones, not every file.
+//! It is not synced; one left from before a crash of the machine is rebuilt
+//! from the records (`store/index.rs`).
 //!
 //! Here: opening, the lock, creating and changing records. Beside it: the
 //! index and its upkeep (`store/index.rs`), listings (`store/listing.rs`),
@@ -233,7 +235,7 @@ impl Store {
             if waiting {
                 index.waiting.push(id);
             }
-            tx.write_index(&index)?;
+            tx.write_index(index)?;
             let job = Job {
                 v: SCHEMA_VERSION,
                 id,

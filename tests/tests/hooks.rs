@@ -956,3 +956,42 @@ fn codex_events_get_codexs_handling_and_never_claude_codes() {
     assert!(mentions(answer["reason"].as_str().unwrap(), id), "{answer}");
     assert_eq!(stdout(&env.hook(&[], &stop)), "", "told once");
 }
+
+/// `index.json` is not synced: a crash of the machine may leave an older
+/// one, from an earlier boot, that misses what happened since. Simulated
+/// here at its worst (the index as the store's first write left it): the
+/// records still say everything, so the untold end is told, once, the
+/// running job is still active, and no id is given out twice.
+#[test]
+fn an_index_left_from_before_a_crash_of_the_machine_is_rebuilt_from_the_records() {
+    let env = TestEnv::with_config(CONFIG);
+    let ended = finished_job(&env, "S", &["print", "built"], "succeeded");
+    let running = env.start_helper(&["--session", "S"], &["sleep", "300"]);
+    env.wait_for_status(running, &["running"]);
+    let now = env.read_index();
+    assert!(
+        now["boot"].is_string(),
+        "the index names the boot it was written in: {now}"
+    );
+    env.write_index(&json!({
+        "v": 1, "next_id": 1, "active": [], "undelivered": [], "untold": [],
+        "boot": "an-earlier-boot",
+    }));
+
+    let text = context(&user_prompt(&env, "S"), "UserPromptSubmit");
+    assert!(mentions(&text, ended), "{text}");
+    assert_eq!(user_prompt(&env, "S"), "", "told twice");
+    let rebuilt = env.read_index();
+    assert_eq!(rebuilt["boot"], now["boot"], "{rebuilt}");
+    assert!(
+        !list_dir(&env.store_dir())
+            .iter()
+            .any(|n| n.starts_with("index.json.corrupt-")),
+        "an index from an earlier boot is not corrupt"
+    );
+    let status = env.status_json();
+    assert_eq!(find_job(&status, running).unwrap()["status"], "running");
+    let next = env.start_helper(&[], &["exit", "0"]);
+    assert!(next > running, "id {next} reused");
+    env.run_ok(&["cancel", &running.to_string()]);
+}

@@ -1,14 +1,20 @@
 //! `index.json`, kept with the records: the next id and the ids of the jobs
 //! that may be active, undelivered or untold. It is always a superset of
 //! what the records say (an entry is added before a record changes and
-//! removed after; durably, but for `undelivered`, see [`Locked::reindex`],
-//! and the readiness lists, which describe running jobs that a crash of the
-//! machine loses anyway), so readers find the jobs that matter without
-//! reading every record, and check each against its record.
+//! removed after), so readers find the jobs that matter without reading
+//! every record, and check each against its record.
+//!
+//! It is never synced where the system names its boot ([`crate::boot`]):
+//! every process sees a write at once (the page cache is shared), and only
+//! a crash of the machine can lose one. The index carries the boot it was
+//! written in; one from an earlier boot, or missing or corrupt, is rebuilt
+//! from the records, which are synced. Where the boot is unknown, entries
+//! are added durably instead.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Locked, Store};
+use crate::boot;
 use crate::error::{IoContext, Result};
 use crate::fsio;
 use crate::job::{Job, SCHEMA_VERSION};
@@ -43,6 +49,18 @@ pub(crate) struct Index {
     /// Running jobs whose owning session has not been told they are ready.
     #[serde(default)]
     pub ready_untold: Vec<Untold>,
+    /// The boot of the machine this index was written in (see the module).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
+}
+
+impl Index {
+    /// Whether this index can be trusted now: written in this boot, so
+    /// nothing a crash of the machine lost is missing from it. Where the
+    /// boot is unknown, its entries were written durably.
+    fn is_current(&self) -> bool {
+        boot::id().is_none_or(|now| self.boot.as_deref() == Some(now))
+    }
 }
 
 /// Which of the index's lists a job belongs in.
@@ -97,10 +115,11 @@ impl Store {
         Ok(self.index()?.active)
     }
 
-    /// `index.json`, rebuilt under the lock if it is missing or corrupt.
+    /// `index.json`, rebuilt under the lock if it is missing, corrupt or
+    /// from an earlier boot.
     pub(crate) fn index(&self) -> Result<Index> {
         match record::read::<Index>(&self.dir.join("index.json"))? {
-            Read::Found(index) => Ok(index),
+            Read::Found(index) if index.is_current() => Ok(index),
             _ => self.with_lock(|tx| tx.index()),
         }
     }
@@ -172,17 +191,20 @@ impl Locked<'_> {
                 Change::Add => durability,
                 Change::Remove => fsio::Durability::Volatile,
             };
-            record::write_with(&self.store.dir, "index.json", &index, durability)?;
+            self.save_index(index, durability)?;
         }
         Ok(())
     }
 
-    /// `index.json`; if missing or corrupt, rebuilt from the records (the
-    /// corrupt one is moved aside first).
+    /// `index.json`; if missing, corrupt or from an earlier boot, rebuilt
+    /// from the records (a corrupt one is moved aside first).
     pub(crate) fn index(&self) -> Result<Index> {
         let path = self.store.dir.join("index.json");
         match record::read::<Index>(&path)? {
-            Read::Found(index) => return Ok(index),
+            Read::Found(index) if index.is_current() => return Ok(index),
+            // Written before the machine went down: what it lost, the
+            // records still say.
+            Read::Found(_) => {}
             Read::Corrupt(detail) => {
                 // Reported by `status` through the `.corrupt-` file it leaves.
                 let _ = record::quarantine(&path, detail);
@@ -245,12 +267,26 @@ impl Locked<'_> {
             waiting,
             ready_undelivered,
             ready_untold,
+            boot: None,
         };
-        self.write_index(&index)?;
-        Ok(index)
+        self.save_index(index, fsio::Durability::Durable)
     }
 
-    pub(crate) fn write_index(&self, index: &Index) -> Result<()> {
-        record::write(&self.store.dir, "index.json", index)
+    /// Write `index` with its new entries durable, stamped with this boot.
+    pub(crate) fn write_index(&self, index: Index) -> Result<Index> {
+        self.save_index(index, fsio::Durability::Durable)
+    }
+
+    /// Write `index`, stamped with this boot. Where the boot is known the
+    /// write is never synced (see the module): `durability` is what its
+    /// entries would need without that.
+    fn save_index(&self, mut index: Index, durability: fsio::Durability) -> Result<Index> {
+        index.boot = boot::id().map(str::to_string);
+        let durability = match index.boot {
+            Some(_) => fsio::Durability::Volatile,
+            None => durability,
+        };
+        record::write_with(&self.store.dir, "index.json", &index, durability)?;
+        Ok(index)
     }
 }
