@@ -46,7 +46,7 @@ pub(crate) use index::Index;
 pub use listing::{ListFilter, Listing, Warning, RECENT_FINISHED};
 
 /// `workspace.json`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct WorkspaceMeta {
     pub v: u32,
     pub path: String,
@@ -405,13 +405,27 @@ impl Locked<'_> {
         match record::read::<Job>(&path)? {
             Read::Found(job) if job.id == id => Ok(Some(job)),
             // A record under another job's name cannot be trusted as either.
-            Read::Found(job) => Err(record::quarantine(
-                &path,
-                format!("it holds job {} instead", job.id),
-            )),
+            Read::Found(job) => {
+                Err(self.move_aside(&path, format!("it holds job {} instead", job.id)))
+            }
             Read::Missing => Ok(None),
-            Read::Corrupt(detail) => Err(record::quarantine(&path, detail)),
+            Read::Corrupt(detail) => Err(self.move_aside(&path, detail)),
         }
+    }
+
+    /// Move the record at `path` aside (see [`record::quarantine`]), and
+    /// leave the marker that has listings report it.
+    fn move_aside(&self, path: &Path, detail: String) -> Error {
+        self.mark_aside();
+        record::quarantine(path, detail)
+    }
+
+    /// Leave [`listing::ASIDE_MARKER`], before the record is moved, so
+    /// that no listing misses it. Not synced: after a crash of the machine
+    /// the index is rebuilt, and its scan leaves the marker again.
+    pub(crate) fn mark_aside(&self) {
+        let volatile = fsio::Durability::Volatile;
+        let _ = fsio::write_atomic_with(&self.store.dir, listing::ASIDE_MARKER, b"", volatile);
     }
 
     /// Write a job record.

@@ -127,6 +127,35 @@ fn corrupt_record_read_first_by_show_is_moved_aside_too() {
     assert!(next > three, "id {next} reused");
 }
 
+/// A default `status` reads only the newest records, never the directory
+/// of them all; a record moved aside long ago is still reported by it, and
+/// no longer once the user has deleted it.
+#[test]
+fn a_record_moved_aside_is_reported_by_status_until_it_is_deleted() {
+    let (env, [_, two, _], _) = env_with_torn_record();
+    assert_ne!(env.run(&["show", &two.to_string()]).status.code(), Some(0));
+    let moved = aside(&env, two);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    let newer: Vec<u64> = (0..21).map(|_| env.start_helper(&[], &["exit", "0"])).collect();
+    for &id in &newer {
+        env.wait_for_status(id, &["succeeded"]);
+    }
+    let status = env.json(&["status", "--json"]);
+    assert!(
+        !ids_of(&status).contains(&two) && ids_of(&status).len() == 20,
+        "the default listing shows the newest 20: {status}"
+    );
+    let warnings = status["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w["path"].as_str().unwrap().contains(&moved[0])),
+        "{status}"
+    );
+    std::fs::remove_file(env.store_dir().join("jobs").join(&moved[0])).unwrap();
+    let status = env.json(&["status", "--json"]);
+    assert_eq!(status["warnings"], json!([]), "{status}");
+    assert_eq!(env.json(&["status", "--json"])["warnings"], json!([]));
+}
+
 #[test]
 fn corrupt_index_is_rebuilt_without_losing_running_jobs_or_reusing_ids() {
     let env = TestEnv::new();

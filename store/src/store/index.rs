@@ -211,7 +211,11 @@ impl Locked<'_> {
             }
             Read::Missing => {}
         }
-        let (ids, _) = self.store.scan()?;
+        let (ids, aside) = self.store.scan()?;
+        if !aside.is_empty() {
+            // Moved aside by an older bgjobs, which left no marker.
+            self.mark_aside();
+        }
         let mut high = self.meta()?.map(|m| m.pruned_through).unwrap_or(0);
         let mut active = Vec::new();
         let mut undelivered = Vec::new();

@@ -1,6 +1,8 @@
 //! Listings: the active jobs and the newest finished ones (or all of them),
 //! with a warning for every record that could not be read.
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use super::Store;
@@ -35,19 +37,50 @@ pub struct ListFilter {
     pub session: Option<String>,
 }
 
+/// A file in the store's directory that says a record lies aside in
+/// `jobs/`, so that a default listing reads that directory to report it.
+pub const ASIDE_MARKER: &str = "jobs-aside";
+
 /// How many finished jobs a default listing shows.
 pub const RECENT_FINISHED: usize = 20;
 
 impl Store {
     /// List jobs, newest first: every active one plus the newest finished ones
     /// (all of them with `filter.all`), optionally of one session only.
+    ///
+    /// A default listing reads no directory of records: it walks down from
+    /// the newest id (every id above the prune cursor has its record, but
+    /// for the rare one moved aside or never written), so it costs the same
+    /// with 100,000 finished jobs as with 1,000. Records moved aside are
+    /// still reported: while any lies in `jobs/` (the marker
+    /// [`ASIDE_MARKER`] says so), the directory is read as before.
     pub fn list(&self, filter: &ListFilter) -> Result<Listing> {
         // The index first: if it has to be moved aside, the scan reports it.
-        let active = self.index()?.active;
-        let (ids, mut warnings) = self.scan()?;
+        let index = self.index()?;
+        let aside = self.dir.join(ASIDE_MARKER).exists();
+        let (candidates, mut warnings) = match filter.all || aside {
+            true => {
+                let (ids, warnings) = self.scan()?;
+                if aside && !warnings.iter().any(|w| self.in_jobs(w)) {
+                    self.clear_aside_marker()?;
+                }
+                (Candidates::Scanned(ids.into_iter().rev()), warnings)
+            }
+            false => {
+                let meta = self.meta().unwrap_or_default();
+                let mut kept = meta.kept;
+                kept.sort_unstable();
+                let above = (meta.pruned_through + 1..index.next_id).rev();
+                let warnings = self.aside_in(&self.dir)?;
+                (
+                    Candidates::Walked(above.chain(kept.into_iter().rev())),
+                    warnings,
+                )
+            }
+        };
         let wanted = |job: &Job| filter.session.is_none() || job.session_id == filter.session;
         let mut jobs = std::collections::BTreeMap::new();
-        for id in active {
+        for id in index.active {
             if let Some(job) = self.read_listed(id, &mut warnings)? {
                 if job.status.is_active() && wanted(&job) {
                     jobs.insert(id, job);
@@ -55,7 +88,7 @@ impl Store {
             }
         }
         let mut finished = 0usize;
-        for &id in ids.iter().rev() {
+        for id in candidates {
             if !filter.all && finished >= RECENT_FINISHED {
                 break;
             }
@@ -72,6 +105,28 @@ impl Store {
         Ok(Listing {
             jobs: jobs.into_values().rev().collect(),
             warnings,
+        })
+    }
+
+    /// Whether `warning` names a file in `jobs/`.
+    fn in_jobs(&self, warning: &Warning) -> bool {
+        Path::new(&warning.path).parent() == Some(self.jobs.as_path())
+    }
+
+    /// Remove [`ASIDE_MARKER`] once no record lies aside in `jobs/`: checked
+    /// again under the lock, which every move aside of a record holds.
+    fn clear_aside_marker(&self) -> Result<()> {
+        self.with_lock(|_| {
+            if self.aside_in(&self.jobs)?.is_empty() {
+                let marker = self.dir.join(ASIDE_MARKER);
+                match std::fs::remove_file(&marker) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).at("cannot remove", &marker)
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
         })
     }
 
@@ -99,31 +154,62 @@ impl Store {
     /// aside as corrupt.
     pub fn scan(&self) -> Result<(Vec<u64>, Vec<Warning>)> {
         let mut ids = Vec::new();
-        let mut warnings = Vec::new();
-        for dir in [&self.jobs, &self.dir] {
-            for entry in std::fs::read_dir(dir).at("cannot read", dir)? {
-                let entry = entry.at("cannot read", dir)?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if record::is_quarantined(&name) {
-                    warnings.push(Warning {
-                        path: entry.path().to_string_lossy().into_owned(),
-                        message: format!(
-                            "a corrupt record was moved aside to {}; inspect or delete it",
-                            entry.path().display()
-                        ),
-                    });
-                } else if let Some(id) = name
-                    .strip_suffix(".json")
-                    .and_then(|n| n.parse::<u64>().ok())
-                {
-                    if dir == &self.jobs {
-                        ids.push(id);
-                    }
-                }
+        let mut warnings = self.aside_in(&self.dir)?;
+        for entry in std::fs::read_dir(&self.jobs).at("cannot read", &self.jobs)? {
+            let entry = entry.at("cannot read", &self.jobs)?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if record::is_quarantined(&name) {
+                warnings.push(aside_warning(&entry.path()));
+            } else if let Some(id) = name
+                .strip_suffix(".json")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                ids.push(id);
             }
         }
         ids.sort_unstable();
         Ok((ids, warnings))
+    }
+
+    /// Warnings for the records moved aside in `dir`.
+    fn aside_in(&self, dir: &Path) -> Result<Vec<Warning>> {
+        let mut warnings = Vec::new();
+        for entry in std::fs::read_dir(dir).at("cannot read", dir)? {
+            let entry = entry.at("cannot read", dir)?;
+            if record::is_quarantined(&entry.file_name().to_string_lossy()) {
+                warnings.push(aside_warning(&entry.path()));
+            }
+        }
+        Ok(warnings)
+    }
+}
+
+/// The ids a listing looks at after the active ones, newest first.
+enum Candidates<S, W> {
+    /// Every record, from a scan of `jobs/`.
+    Scanned(S),
+    /// Walked down from the newest id, then the ones kept below the cursor.
+    Walked(W),
+}
+
+impl<S: Iterator<Item = u64>, W: Iterator<Item = u64>> Iterator for Candidates<S, W> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        match self {
+            Self::Scanned(ids) => ids.next(),
+            Self::Walked(ids) => ids.next(),
+        }
+    }
+}
+
+fn aside_warning(path: &Path) -> Warning {
+    Warning {
+        path: path.to_string_lossy().into_owned(),
+        message: format!(
+            "a corrupt record was moved aside to {}; inspect or delete it",
+            path.display()
+        ),
     }
 }
