@@ -233,6 +233,51 @@ impl Fixture {
         Ok(start.elapsed())
     }
 
+    /// Record `count` finished jobs in `workspace` fast, for sizes that
+    /// [`Fixture::populate_at`] would take minutes over: one recorded
+    /// through the store library, the rest copies of its record, renumbered
+    /// and written straight to `jobs/`; then the index is removed, and the
+    /// store rebuilds it from the records (as after a crash), untimed here.
+    pub fn populate_copies(&self, workspace: &Path, count: usize) -> Result<Duration, String> {
+        let start = Instant::now();
+        self.populate_at(workspace, 1)?;
+        let store = self.store_at(workspace)?;
+        let jobs = store.dir().join("jobs");
+        let first = jobs.join("1.json");
+        let text = std::fs::read_to_string(&first)
+            .map_err(|e| format!("cannot read {}: {e}", first.display()))?;
+        let template: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not JSON: {e}", first.display()))?;
+        for id in 2..=count {
+            crate::interrupt::check()?;
+            let mut job = template.clone();
+            job["id"] = id.into();
+            job["title"] = format!("build step {id}").into();
+            job["command"] = serde_json::json!(["make", format!("step-{id}")]);
+            job["log_path"] = store
+                .log_path(id as u64)
+                .to_string_lossy()
+                .into_owned()
+                .into();
+            let path = jobs.join(format!("{id}.json"));
+            let bytes = serde_json::to_vec_pretty(&job).map_err(|e| e.to_string())?;
+            std::fs::write(&path, bytes)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        let index = store.dir().join("index.json");
+        std::fs::remove_file(&index)
+            .map_err(|e| format!("cannot remove {}: {e}", index.display()))?;
+        let listed = store
+            .list(&Default::default())
+            .map_err(|e| format!("cannot list {}: {e}", workspace.display()))?;
+        if listed.jobs.first().map(|j| j.id) != Some(count as u64) {
+            return Err(format!(
+                "the newest of {count} copied jobs is not listed first"
+            ));
+        }
+        Ok(start.elapsed())
+    }
+
     /// Wait for every active job of `workspace` (one of this fixture's; the
     /// workers `run -b` started), so that they do not load the CPU during the
     /// next sample.

@@ -35,6 +35,7 @@ mod measure;
 mod pueue;
 mod queueing;
 mod report;
+mod scale;
 mod throughput;
 
 use std::path::{Path, PathBuf};
@@ -85,10 +86,11 @@ usage: cargo run --release -p bgjobs-bench -- [--runs N] [--json PATH] [--quick]
                1000); `run -b` and `status` are also timed in an empty one
                and one of 1,000 (or N/10 when N <= 1,000)
   --rounds N   contention rounds (default 5; --quick 2)
-  --only job-control | durable-writes
+  --only job-control | durable-writes | scale
                measure only the job-control rows (queue slot → start, ready
-               line → wait --ready, a full queue), or only the durable writes
-               of one job (strace), for iterating on them
+               line → wait --ready, a full queue), only the durable writes
+               of one job (strace), or only `run -b` and `status` with
+               100,000 finished jobs against 1,000, for iterating on them
 
 The private state root is made under the temp directory ($TMPDIR), so its file
 system decides the cost of every fsync; TMPDIR=/dev/shm takes fsync out of the
@@ -117,6 +119,8 @@ struct Options {
     only_job_control: bool,
     /// `--only durable-writes`.
     only_durable: bool,
+    /// `--only scale`.
+    only_scale: bool,
     /// The arguments as given, for the report.
     given: Vec<String>,
 }
@@ -128,6 +132,7 @@ impl Options {
         let mut markdown = None;
         let mut only_job_control = false;
         let mut only_durable = false;
+        let mut only_scale = false;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = |name: &str| {
@@ -149,6 +154,7 @@ impl Options {
                 "--only" => match value("--only")?.as_str() {
                     "job-control" => only_job_control = true,
                     "durable-writes" => only_durable = true,
+                    "scale" => only_scale = true,
                     other => return Err(format!("--only: unknown metric {other:?}")),
                 },
                 other => return Err(format!("unknown argument {other:?}")),
@@ -171,6 +177,7 @@ impl Options {
             markdown,
             only_job_control,
             only_durable,
+            only_scale,
             given: args.to_vec(),
         })
     }
@@ -256,9 +263,15 @@ fn bench(options: &Options) -> Result<Report, String> {
     let bin = build_release()?;
     let fx = Fixture::create(bin.clone())?;
     let machine = Machine::detect(fx.dir());
-    if options.only_job_control || options.only_durable {
+    if options.only_job_control || options.only_durable || options.only_scale {
         let pressure = PressureClock::start();
-        let (notes, rows) = if options.only_durable {
+        let (notes, rows) = if options.only_scale {
+            let scale = scale::measure(&bin, options.warmup, options.runs)?;
+            (
+                scale::notes(options.warmup, options.runs),
+                scale::rows(scale),
+            )
+        } else if options.only_durable {
             start_notifier(&fx)?;
             let durable = durable::measure(&fx)?;
             (durable::notes(durable.as_ref()), durable::rows(durable))
@@ -323,6 +336,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     )?;
     let queueing = queueing::measure(&bin, options.warmup, options.runs)?;
     let durable = durable::measure(&fx)?;
+    let scale = scale::measure(&bin, options.warmup, options.runs)?;
     let pressure = pressure.stop();
 
     let jobs = format_count(options.jobs);
@@ -350,6 +364,7 @@ fn bench(options: &Options) -> Result<Report, String> {
         notes.extend(queueing::notes(options.warmup, options.runs));
     }
     notes.extend(durable::notes(durable.as_ref()));
+    notes.extend(scale::notes(options.warmup, options.runs));
     rows.extend(latency::rows(latency, &jobs));
     rows.extend(idle::rows(idle));
     rows.extend(hooks::rows(hooks));
@@ -357,6 +372,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     rows.extend(bound::rows(at_bound));
     rows.extend(queueing::rows(queueing));
     rows.extend(durable::rows(durable));
+    rows.extend(scale::rows(scale));
     rows.extend(contention_rows);
 
     Ok(Report {

@@ -136,7 +136,9 @@ fn a_record_moved_aside_is_reported_by_status_until_it_is_deleted() {
     assert_ne!(env.run(&["show", &two.to_string()]).status.code(), Some(0));
     let moved = aside(&env, two);
     assert_eq!(moved.len(), 1, "{moved:?}");
-    let newer: Vec<u64> = (0..21).map(|_| env.start_helper(&[], &["exit", "0"])).collect();
+    let newer: Vec<u64> = (0..21)
+        .map(|_| env.start_helper(&[], &["exit", "0"]))
+        .collect();
     for &id in &newer {
         env.wait_for_status(id, &["succeeded"]);
     }
@@ -147,7 +149,9 @@ fn a_record_moved_aside_is_reported_by_status_until_it_is_deleted() {
     );
     let warnings = status["warnings"].as_array().unwrap();
     assert!(
-        warnings.iter().any(|w| w["path"].as_str().unwrap().contains(&moved[0])),
+        warnings
+            .iter()
+            .any(|w| w["path"].as_str().unwrap().contains(&moved[0])),
         "{status}"
     );
     std::fs::remove_file(env.store_dir().join("jobs").join(&moved[0])).unwrap();

@@ -969,6 +969,14 @@ fn an_index_left_from_before_a_crash_of_the_machine_is_rebuilt_from_the_records(
     let running = env.start_helper(&["--session", "S"], &["sleep", "300"]);
     env.wait_for_status(running, &["running"]);
     let now = env.read_index();
+    if now["boot"].is_null()
+        && proc::skip_under_wine(
+            "an_index_left_from_before_a_crash_of_the_machine_is_rebuilt_from_the_records",
+            "Wine gives no boot identifier, so the index is synced there, never rebuilt",
+        )
+    {
+        return;
+    }
     assert!(
         now["boot"].is_string(),
         "the index names the boot it was written in: {now}"
