@@ -235,7 +235,7 @@ impl Store {
             if waiting {
                 index.waiting.push(id);
             }
-            tx.write_index(index)?;
+            tx.write_index(index, fsio::Durability::Durable)?;
             let job = Job {
                 v: SCHEMA_VERSION,
                 id,

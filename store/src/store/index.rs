@@ -191,7 +191,7 @@ impl Locked<'_> {
                 Change::Add => durability,
                 Change::Remove => fsio::Durability::Volatile,
             };
-            self.save_index(index, durability)?;
+            self.write_index(index, durability)?;
         }
         Ok(())
     }
@@ -212,7 +212,7 @@ impl Locked<'_> {
             Read::Missing => {}
         }
         let (ids, aside) = self.store.scan()?;
-        if !aside.is_empty() {
+        if aside.iter().any(|w| self.store.in_jobs(w)) {
             // Moved aside by an older bgjobs, which left no marker.
             self.mark_aside();
         }
@@ -273,18 +273,17 @@ impl Locked<'_> {
             ready_untold,
             boot: None,
         };
-        self.save_index(index, fsio::Durability::Durable)
-    }
-
-    /// Write `index` with its new entries durable, stamped with this boot.
-    pub(crate) fn write_index(&self, index: Index) -> Result<Index> {
-        self.save_index(index, fsio::Durability::Durable)
+        self.write_index(index, fsio::Durability::Durable)
     }
 
     /// Write `index`, stamped with this boot. Where the boot is known the
     /// write is never synced (see the module): `durability` is what its
     /// entries would need without that.
-    fn save_index(&self, mut index: Index, durability: fsio::Durability) -> Result<Index> {
+    pub(crate) fn write_index(
+        &self,
+        mut index: Index,
+        durability: fsio::Durability,
+    ) -> Result<Index> {
         index.boot = boot::id().map(str::to_string);
         let durability = match index.boot {
             Some(_) => fsio::Durability::Volatile,

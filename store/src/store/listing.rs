@@ -58,26 +58,25 @@ impl Store {
         // The index first: if it has to be moved aside, the scan reports it.
         let index = self.index()?;
         let aside = self.dir.join(ASIDE_MARKER).exists();
-        let (candidates, mut warnings) = match filter.all || aside {
-            true => {
-                let (ids, warnings) = self.scan()?;
-                if aside && !warnings.iter().any(|w| self.in_jobs(w)) {
-                    self.clear_aside_marker()?;
+        // After the active ones, newest first: every record, or the walk.
+        let (candidates, mut warnings): (Box<dyn Iterator<Item = u64>>, _) =
+            match filter.all || aside {
+                true => {
+                    let (ids, warnings) = self.scan()?;
+                    if aside && !warnings.iter().any(|w| self.in_jobs(w)) {
+                        self.clear_aside_marker()?;
+                    }
+                    (Box::new(ids.into_iter().rev()), warnings)
                 }
-                (Candidates::Scanned(ids.into_iter().rev()), warnings)
-            }
-            false => {
-                let meta = self.meta().unwrap_or_default();
-                let mut kept = meta.kept;
-                kept.sort_unstable();
-                let above = (meta.pruned_through + 1..index.next_id).rev();
-                let warnings = self.aside_in(&self.dir)?;
-                (
-                    Candidates::Walked(above.chain(kept.into_iter().rev())),
-                    warnings,
-                )
-            }
-        };
+                false => {
+                    let meta = self.meta().unwrap_or_default();
+                    let mut kept = meta.kept;
+                    kept.sort_unstable();
+                    let above = (meta.pruned_through + 1..index.next_id).rev();
+                    let warnings = self.aside_in(&self.dir)?;
+                    (Box::new(above.chain(kept.into_iter().rev())), warnings)
+                }
+            };
         let wanted = |job: &Job| filter.session.is_none() || job.session_id == filter.session;
         let mut jobs = std::collections::BTreeMap::new();
         for id in index.active {
@@ -109,7 +108,7 @@ impl Store {
     }
 
     /// Whether `warning` names a file in `jobs/`.
-    fn in_jobs(&self, warning: &Warning) -> bool {
+    pub(super) fn in_jobs(&self, warning: &Warning) -> bool {
         Path::new(&warning.path).parent() == Some(self.jobs.as_path())
     }
 
@@ -182,25 +181,6 @@ impl Store {
             }
         }
         Ok(warnings)
-    }
-}
-
-/// The ids a listing looks at after the active ones, newest first.
-enum Candidates<S, W> {
-    /// Every record, from a scan of `jobs/`.
-    Scanned(S),
-    /// Walked down from the newest id, then the ones kept below the cursor.
-    Walked(W),
-}
-
-impl<S: Iterator<Item = u64>, W: Iterator<Item = u64>> Iterator for Candidates<S, W> {
-    type Item = u64;
-
-    fn next(&mut self) -> Option<u64> {
-        match self {
-            Self::Scanned(ids) => ids.next(),
-            Self::Walked(ids) => ids.next(),
-        }
     }
 }
 
