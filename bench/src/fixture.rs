@@ -270,7 +270,7 @@ impl Fixture {
         let listed = store
             .list(&Default::default())
             .map_err(|e| format!("cannot list {}: {e}", workspace.display()))?;
-        if listed.jobs.first().map(|j| j.id) != Some(count as u64) {
+        if listed.jobs.first().map(|j| j.id()) != Some(count as u64) {
             return Err(format!(
                 "the newest of {count} copied jobs is not listed first"
             ));

@@ -47,6 +47,15 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
     written.map_err(write_failure)
 }
 
+/// Write a document to stdout through `write`, in one buffered stream; an
+/// error from a closed reader is handled as for [`say`].
+pub fn stream(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Failure> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(write_failure)
+}
+
 /// For a finished job how long it ran; for an active one how long it has
 /// been running or queued.
 pub fn age_or_duration(job: &Job) -> String {

@@ -38,12 +38,14 @@ mod delivered;
 mod index;
 mod listing;
 mod liveness;
+mod summary;
 mod told;
 
 pub use delivered::Delivered;
 use index::Change;
 pub(crate) use index::Index;
-pub use listing::{ListFilter, Listing, Warning, RECENT_FINISHED};
+pub use listing::{nested_json, ListFilter, Listed, Listing, Warning, JSON_DEPTH, RECENT_FINISHED};
+pub use summary::Text;
 
 /// `workspace.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]

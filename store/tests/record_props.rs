@@ -159,7 +159,7 @@ proptest! {
             prop_assert_eq!(job.id, id);
             prop_assert!(path.is_file());
             prop_assert!(moved_aside(&path).is_empty());
-            prop_assert!(listing.jobs.iter().any(|j| j.id == id), "{:?}", listing);
+            prop_assert!(listing.jobs.iter().any(|j| j.id() == id), "{:?}", listing);
             prop_assert!(!warned, "{:?}", listing.warnings);
         } else {
             match got {
@@ -171,7 +171,7 @@ proptest! {
             }
             prop_assert!(!path.exists(), "the corrupt record was left in place");
             prop_assert_eq!(moved_aside(&path).len(), 1);
-            prop_assert!(!listing.jobs.iter().any(|j| j.id == id), "{:?}", listing.jobs);
+            prop_assert!(!listing.jobs.iter().any(|j| j.id() == id), "{:?}", listing.jobs);
             prop_assert!(warned, "no warning names {}: {:?}", path_text, listing.warnings);
         }
     }
@@ -243,7 +243,7 @@ fn record_with_another_id_is_not_dropped() {
         .unwrap();
     let path_text = path.to_string_lossy();
     assert!(
-        listing.jobs.iter().any(|j| j.id == id)
+        listing.jobs.iter().any(|j| j.id() == id)
             || listing
                 .warnings
                 .iter()

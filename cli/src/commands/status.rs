@@ -1,11 +1,10 @@
 //! `bgjobs status`: the workspace's jobs, every session's, newest first.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
-
-use bgjobs_store::{Job, ListFilter, Warning};
-use serde::Serialize;
+use bgjobs_store::ListFilter;
 
 use crate::admission;
 use crate::args::StatusArgs;
@@ -13,14 +12,6 @@ use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::output;
 use crate::output::say;
-
-/// `status --json`: a contract for scripts.
-#[derive(Serialize)]
-struct StatusJson<'a> {
-    workspace: &'a Path,
-    jobs: &'a [Job],
-    warnings: &'a [Warning],
-}
 
 /// Entry point of `status`.
 pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
@@ -39,22 +30,28 @@ pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
         session,
     })?;
     if args.json {
-        output::json(&StatusJson {
-            workspace: store.workspace(),
-            jobs: &listing.jobs,
-            warnings: &listing.warnings,
-        })?;
+        let texts = listing
+            .jobs
+            .iter()
+            .map(|listed| listed.json())
+            .collect::<Result<Vec<_>, _>>()?;
+        let warnings = bgjobs_store::nested_json(&listing.warnings, 1)?;
+        output::stream(|out| write_json(out, store.workspace(), &texts, &warnings))?;
         return Ok(0);
     }
+    let jobs = listing
+        .jobs
+        .iter()
+        .map(|listed| listed.job())
+        .collect::<Result<Vec<_>, _>>()?;
     for warning in &listing.warnings {
         eprintln!("warning: {}", warning.message);
     }
-    if listing.jobs.is_empty() {
+    if jobs.is_empty() {
         say!("no jobs in {}", store.workspace().display())?;
         return Ok(0);
     }
-    let rows: Vec<[String; 5]> = listing
-        .jobs
+    let rows: Vec<[String; 5]> = jobs
         .iter()
         .map(|job| {
             [
@@ -91,4 +88,29 @@ pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
         line([&row[0], &row[1], &row[2], &row[3], &row[4]])?;
     }
     Ok(0)
+}
+
+/// `status --json`, a contract for scripts: `{"workspace", "jobs",
+/// "warnings"}`, exactly as `serde_json::to_writer_pretty` writes it, but
+/// around the jobs' texts (nested [`bgjobs_store::JSON_DEPTH`] deep) as
+/// they are, so that the jobs a listing took from the summary are copied,
+/// never parsed and written again.
+fn write_json(
+    out: &mut dyn Write,
+    workspace: &Path,
+    texts: &[Cow<'_, [u8]>],
+    warnings: &[u8],
+) -> std::io::Result<()> {
+    let workspace = serde_json::to_string(workspace)?;
+    write!(out, "{{\n  \"workspace\": {workspace},\n  \"jobs\": [")?;
+    for (i, text) in texts.iter().enumerate() {
+        out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+        out.write_all(text)?;
+    }
+    if !texts.is_empty() {
+        out.write_all(b"\n  ")?;
+    }
+    out.write_all(b"],\n  \"warnings\": ")?;
+    out.write_all(warnings)?;
+    out.write_all(b"\n}\n")
 }

@@ -1,10 +1,15 @@
 //! Listings: the active jobs and the newest finished ones (or all of them),
 //! with a warning for every record that could not be read.
 
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::DirEntry;
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::summary::{self, Entry, Stamp, Summary, Text};
 use super::Store;
 use crate::error::{Error, IoContext, Result};
 use crate::job::Job;
@@ -23,9 +28,78 @@ pub struct Warning {
 #[derive(Debug, Default)]
 pub struct Listing {
     /// Jobs, newest first.
-    pub jobs: Vec<Job>,
+    pub jobs: Vec<Listed>,
     /// Records that could not be read.
     pub warnings: Vec<Warning>,
+}
+
+/// A job in a [`Listing`]: read from its record, or, in a listing of every
+/// job, a settled one whose record is unchanged taken from the summary
+/// (`store/summary.rs`), as its text, not parsed.
+#[derive(Debug, Clone)]
+pub enum Listed {
+    /// Read from its record.
+    Read(Box<Job>),
+    /// Taken from the summary.
+    Summarized {
+        /// The job's id.
+        id: u64,
+        /// Its owning session.
+        session_id: Option<String>,
+        /// The job's JSON, as [`Listed::json`] gives it.
+        text: Text,
+    },
+}
+
+impl Listed {
+    /// The job's id.
+    pub fn id(&self) -> u64 {
+        match self {
+            Listed::Read(job) => job.id,
+            Listed::Summarized { id, .. } => *id,
+        }
+    }
+
+    /// The job, parsed from its text if it was taken from the summary.
+    pub fn job(&self) -> Result<Cow<'_, Job>> {
+        match self {
+            Listed::Read(job) => Ok(Cow::Borrowed(&**job)),
+            Listed::Summarized { id, text, .. } => serde_json::from_slice(text.bytes())
+                .map(Cow::Owned)
+                .map_err(|e| Error::Invalid(format!("the summary's text of job {id}: {e}"))),
+        }
+    }
+
+    /// The job's JSON as it stands in a listing's JSON document (see
+    /// [`JSON_DEPTH`]): for a job taken from the summary, its text as it is.
+    pub fn json(&self) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Listed::Read(job) => nested_json(&**job, JSON_DEPTH).map(Cow::Owned),
+            Listed::Summarized { text, .. } => Ok(Cow::Borrowed(text.bytes())),
+        }
+    }
+}
+
+/// How deep a job stands in a listing's JSON document, `{"jobs": [job, …],
+/// …}`: the nesting at which [`Listed::json`] gives it, so that the
+/// document is written around the jobs' texts, never through them.
+pub const JSON_DEPTH: usize = 2;
+
+/// `value` as `serde_json::to_vec_pretty` writes it nested `depth` levels
+/// deep: every line after the first indented by two spaces a level.
+pub fn nested_json<T: Serialize + ?Sized>(value: &T, depth: usize) -> Result<Vec<u8>> {
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
+    let indent = 2 * depth;
+    let lines = memchr::memchr_iter(b'\n', &text).count();
+    let mut out = Vec::with_capacity(text.len() + lines * indent);
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', &text) {
+        out.extend_from_slice(&text[start..=newline]);
+        out.resize(out.len() + indent, b' ');
+        start = newline + 1;
+    }
+    out.extend_from_slice(&text[start..]);
+    Ok(out)
 }
 
 /// Which jobs [`Store::list`] returns.
@@ -44,6 +118,14 @@ pub const ASIDE_MARKER: &str = "jobs-aside";
 /// How many finished jobs a default listing shows.
 pub const RECENT_FINISHED: usize = 20;
 
+/// What a listing reads after the active jobs.
+enum Rest {
+    /// Every record, with its stamp, and the summary being read.
+    Every(summary::Loading, Vec<(u64, Option<Stamp>)>),
+    /// Ids newest first, until [`RECENT_FINISHED`] finished jobs are found.
+    Newest(Box<dyn Iterator<Item = u64>>),
+}
+
 impl Store {
     /// List jobs, newest first: every active one plus the newest finished ones
     /// (all of them with `filter.all`), optionally of one session only.
@@ -54,57 +136,134 @@ impl Store {
     /// with 100,000 finished jobs as with 1,000. Records moved aside are
     /// still reported: while any lies in `jobs/` (the marker
     /// [`ASIDE_MARKER`] says so), the directory is read as before.
+    ///
+    /// A listing of every job reads the directory, and takes each settled
+    /// job whose record is unchanged from the summary (`store/summary.rs`)
+    /// rather than from its record.
     pub fn list(&self, filter: &ListFilter) -> Result<Listing> {
         // The index first: if it has to be moved aside, the scan reports it.
         let index = self.index()?;
         let aside = self.dir.join(ASIDE_MARKER).exists();
-        // After the active ones, newest first: every record, or the walk.
-        let (candidates, mut warnings): (Box<dyn Iterator<Item = u64>>, _) =
-            match filter.all || aside {
-                true => {
-                    let (ids, warnings) = self.scan()?;
-                    if aside && !warnings.iter().any(|w| self.in_jobs(w)) {
-                        self.clear_aside_marker()?;
-                    }
-                    (Box::new(ids.into_iter().rev()), warnings)
-                }
-                false => {
-                    let meta = self.meta().unwrap_or_default();
-                    let mut kept = meta.kept;
-                    kept.sort_unstable();
-                    let above = (meta.pruned_through + 1..index.next_id).rev();
-                    let warnings = self.aside_in(&self.dir)?;
-                    (Box::new(above.chain(kept.into_iter().rev())), warnings)
-                }
-            };
-        let wanted = |job: &Job| filter.session.is_none() || job.session_id == filter.session;
-        let mut jobs = std::collections::BTreeMap::new();
+        let wanted = |session: Option<&str>| {
+            filter.session.is_none() || session == filter.session.as_deref()
+        };
+        // Records moved aside first: a record found damaged below replaces
+        // the warning for its `.corrupt-` file with its own.
+        let mut warnings = self.aside_in(&self.dir)?;
+        // What comes after the active jobs, read before them (see above).
+        let rest = if filter.all {
+            // The summary is read while the directory is: both take time at
+            // 10,000 jobs.
+            let summary = Summary::load_beside(self);
+            let mut records = Vec::new();
+            self.scan_with(|id, entry| records.push((id, entry)), &mut warnings)?;
+            Rest::Every(summary, summary::stamps(records))
+        } else if aside {
+            let mut ids = Vec::new();
+            self.scan_with(|id, _| ids.push(id), &mut warnings)?;
+            ids.sort_unstable();
+            Rest::Newest(Box::new(ids.into_iter().rev()))
+        } else {
+            let meta = self.meta().unwrap_or_default();
+            let mut kept = meta.kept;
+            kept.sort_unstable();
+            let above = (meta.pruned_through + 1..index.next_id).rev();
+            Rest::Newest(Box::new(above.chain(kept.into_iter().rev())))
+        };
+        let mut jobs = BTreeMap::new();
         for id in index.active {
             if let Some(job) = self.read_listed(id, &mut warnings)? {
-                if job.status.is_active() && wanted(&job) {
-                    jobs.insert(id, job);
+                if job.status.is_active() && wanted(job.session_id.as_deref()) {
+                    jobs.insert(id, Listed::Read(Box::new(job)));
                 }
             }
         }
-        let mut finished = 0usize;
-        for id in candidates {
-            if !filter.all && finished >= RECENT_FINISHED {
-                break;
+        match rest {
+            Rest::Every(summary, stamps) => {
+                self.list_every(summary.join(), stamps, &mut jobs, &mut warnings, &wanted)?;
             }
-            if jobs.contains_key(&id) {
-                continue;
-            }
-            if let Some(job) = self.read_listed(id, &mut warnings)? {
-                if wanted(&job) {
-                    finished += usize::from(!job.status.is_active());
-                    jobs.insert(id, job);
+            Rest::Newest(candidates) => {
+                let mut finished = 0usize;
+                for id in candidates {
+                    if finished >= RECENT_FINISHED {
+                        break;
+                    }
+                    if jobs.contains_key(&id) {
+                        continue;
+                    }
+                    if let Some(job) = self.read_listed(id, &mut warnings)? {
+                        if wanted(job.session_id.as_deref()) {
+                            finished += usize::from(!job.status.is_active());
+                            jobs.insert(id, Listed::Read(Box::new(job)));
+                        }
+                    }
                 }
             }
+        }
+        if aside && !warnings.iter().any(|w| self.in_jobs(w)) {
+            self.clear_aside_marker()?;
         }
         Ok(Listing {
             jobs: jobs.into_values().rev().collect(),
             warnings,
         })
+    }
+
+    /// Add every job not listed yet to `jobs`: from the summary where its
+    /// record is unchanged, else from its record. The summary is written
+    /// anew if it lacks a settled job or holds one no longer there.
+    fn list_every(
+        &self,
+        mut summary: Summary,
+        stamps: Vec<(u64, Option<Stamp>)>,
+        jobs: &mut BTreeMap<u64, Listed>,
+        warnings: &mut Vec<Warning>,
+        wanted: &dyn Fn(Option<&str>) -> bool,
+    ) -> Result<()> {
+        let now = SystemTime::now();
+        let mut kept = HashMap::with_capacity(stamps.len());
+        let mut changed = false;
+        for (id, stamp) in stamps {
+            let cached = summary.entries.remove(&id);
+            match cached.filter(|e| Some(e.stamp) == stamp) {
+                Some(entry) => {
+                    if !jobs.contains_key(&id) && wanted(entry.session.as_deref()) {
+                        jobs.insert(
+                            id,
+                            Listed::Summarized {
+                                id,
+                                session_id: entry.session.clone(),
+                                text: entry.text.clone(),
+                            },
+                        );
+                    }
+                    kept.insert(id, entry);
+                }
+                None => {
+                    let listed = match jobs.remove(&id) {
+                        Some(Listed::Read(job)) => Some(*job),
+                        _ => self.read_listed(id, warnings)?,
+                    };
+                    let Some(job) = listed else { continue };
+                    if let Some(entry) = stamp.and_then(|s| Entry::of(&job, s, now)) {
+                        kept.insert(id, entry);
+                        changed = true;
+                    }
+                    if wanted(job.session_id.as_deref()) {
+                        jobs.insert(id, Listed::Read(Box::new(job)));
+                    }
+                }
+            }
+        }
+        // Entries left over are of records gone (pruned, or moved aside).
+        changed |= !summary.entries.is_empty();
+        if changed {
+            summary.entries = kept;
+            // A summary that cannot be written only costs the next listing
+            // the records' reads.
+            let _ = self.with_lock(|_| summary.save(self));
+        }
+        Ok(())
     }
 
     /// Whether `warning` names a file in `jobs/`.
@@ -154,6 +313,18 @@ impl Store {
     pub fn scan(&self) -> Result<(Vec<u64>, Vec<Warning>)> {
         let mut ids = Vec::new();
         let mut warnings = self.aside_in(&self.dir)?;
+        self.scan_with(|id, _| ids.push(id), &mut warnings)?;
+        ids.sort_unstable();
+        Ok((ids, warnings))
+    }
+
+    /// Call `each` for every record in `jobs/` (in no order), and add a
+    /// warning for every record moved aside there.
+    fn scan_with(
+        &self,
+        mut each: impl FnMut(u64, DirEntry),
+        warnings: &mut Vec<Warning>,
+    ) -> Result<()> {
         for entry in std::fs::read_dir(&self.jobs).at("cannot read", &self.jobs)? {
             let entry = entry.at("cannot read", &self.jobs)?;
             let name = entry.file_name();
@@ -164,11 +335,10 @@ impl Store {
                 .strip_suffix(".json")
                 .and_then(|n| n.parse::<u64>().ok())
             {
-                ids.push(id);
+                each(id, entry);
             }
         }
-        ids.sort_unstable();
-        Ok((ids, warnings))
+        Ok(())
     }
 
     /// Warnings for the records moved aside in `dir`.

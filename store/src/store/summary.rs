@@ -1,0 +1,306 @@
+//! The summary: the JSON of every settled record, kept in one file
+//! (`summary`), so that a listing of every job reads one file and the
+//! directory of records, not every record.
+//!
+//! It is a cache of the records, never a substitute for them:
+//! - An entry is used only while its record has the length and the
+//!   modification time it was made from. A record changed since (a delivery
+//!   written, or damage) is read again, and a damaged one is moved aside and
+//!   reported as before.
+//! - Only final records unchanged for [`SETTLED`] are entered. Two writes of
+//!   a record within one tick of the file system's clock could leave the
+//!   same length and time, so a record that may still be in its last tick is
+//!   never trusted to its stamp.
+//! - It is written under the lock and never synced where the system names
+//!   its boot: one written in an earlier boot (which a crash of the machine
+//!   may have torn) is ignored and made anew, as is one that cannot be read.
+//!   Where the boot is unknown it is synced.
+//! - Nothing is lost with it: every fact in it is in a record too.
+//!
+//! Format: a first line `{"v":1,"boot":…}`, then for each entry a line of
+//! JSON (its id, stamp, session and the length of its text) followed by
+//! the text (the job's JSON as a listing's JSON document holds it,
+//! [`super::listing::JSON_DEPTH`] deep) and a newline.
+
+use std::collections::HashMap;
+use std::fs::{DirEntry, Metadata};
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::listing::{nested_json, JSON_DEPTH};
+use super::Store;
+use crate::boot;
+use crate::error::Result;
+use crate::fsio;
+use crate::job::Job;
+
+/// The summary's file, in the store's directory.
+pub(super) const FILE: &str = "summary";
+
+/// How long a final record must have been unchanged before it is entered:
+/// longer than any file system's clock tick (FAT's is 2 s).
+pub(super) const SETTLED: Duration = Duration::from_secs(5);
+
+const VERSION: u32 = 1;
+
+/// What an entry was made from: the record's length and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stamp {
+    len: u64,
+    /// Nanoseconds since the Unix epoch.
+    mtime: u64,
+}
+
+impl Stamp {
+    /// The stamp of a record, from its directory entry's metadata; `None`
+    /// where the system gives no modification time.
+    pub(super) fn of(meta: &Metadata) -> Option<Self> {
+        let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+        Some(Self {
+            len: meta.len(),
+            mtime: u64::try_from(mtime.as_nanos()).ok()?,
+        })
+    }
+
+    /// Whether a record with this stamp has been unchanged for [`SETTLED`].
+    fn settled(self, now: SystemTime) -> bool {
+        let settled = now
+            .checked_sub(SETTLED)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        settled.is_some_and(|t| u128::from(self.mtime) < t.as_nanos())
+    }
+}
+
+/// A job's text taken from the summary: shared with the buffer it was read
+/// into, so a listing of 10,000 jobs copies none of them.
+#[derive(Clone)]
+pub struct Text {
+    buf: Arc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl Text {
+    fn new(bytes: Vec<u8>) -> Self {
+        let range = 0..bytes.len();
+        Self {
+            buf: Arc::new(bytes),
+            range,
+        }
+    }
+
+    /// The job's JSON, as [`super::Listed::json`] gives it.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Text({} bytes)", self.range.len())
+    }
+}
+
+/// One entry: a settled job's session (for filters) and text.
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    pub stamp: Stamp,
+    pub session: Option<String>,
+    pub text: Text,
+}
+
+impl Entry {
+    /// An entry for `job`, read from a record with `stamp`, if it may be
+    /// entered now.
+    pub(super) fn of(job: &Job, stamp: Stamp, now: SystemTime) -> Option<Self> {
+        if job.status.is_active() || !stamp.settled(now) {
+            return None;
+        }
+        let text = nested_json(job, JSON_DEPTH).ok()?;
+        Some(Self {
+            stamp,
+            session: job.session_id.clone(),
+            text: Text::new(text),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    v: u32,
+    boot: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EntryHead {
+    id: u64,
+    len: u64,
+    mtime: u64,
+    session: Option<String>,
+    bytes: usize,
+}
+
+/// The entries of the summary, by job id.
+#[derive(Debug, Default)]
+pub(super) struct Summary {
+    pub entries: HashMap<u64, Entry>,
+}
+
+/// A summary being read on a thread of its own.
+pub(super) enum Loading {
+    Thread(std::thread::JoinHandle<Summary>),
+    Done(Summary),
+}
+
+impl Loading {
+    /// The summary read (none, if its thread failed: then the records are
+    /// read instead).
+    pub(super) fn join(self) -> Summary {
+        match self {
+            Loading::Thread(thread) => thread.join().unwrap_or_default(),
+            Loading::Done(summary) => summary,
+        }
+    }
+}
+
+impl Summary {
+    /// Start reading the store's summary beside the caller (on the caller,
+    /// where no thread can be started).
+    pub(super) fn load_beside(store: &Store) -> Loading {
+        let path = store.dir.join(FILE);
+        let spare = path.clone();
+        match std::thread::Builder::new().spawn(move || Self::load(&path)) {
+            Ok(thread) => Loading::Thread(thread),
+            Err(_) => Loading::Done(Self::load(&spare)),
+        }
+    }
+
+    /// The summary at `path`; empty if there is none that can be trusted.
+    fn load(path: &Path) -> Self {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| Self::parse(Arc::new(bytes)))
+            .unwrap_or_default()
+    }
+
+    fn parse(buf: Arc<Vec<u8>>) -> Option<Self> {
+        let mut at = 0;
+        let head: Head = serde_json::from_slice(line(&buf, &mut at)?).ok()?;
+        if head.v != VERSION || head.boot.as_deref() != boot::id() {
+            return None;
+        }
+        let mut entries = HashMap::new();
+        while at < buf.len() {
+            let head: EntryHead = serde_json::from_slice(line(&buf, &mut at)?).ok()?;
+            let range = at..at.checked_add(head.bytes)?;
+            if buf.get(range.end) != Some(&b'\n') {
+                return None;
+            }
+            at = range.end + 1;
+            let text = Text {
+                buf: buf.clone(),
+                range,
+            };
+            let entry = Entry {
+                stamp: Stamp {
+                    len: head.len,
+                    mtime: head.mtime,
+                },
+                session: head.session,
+                text,
+            };
+            entries.insert(head.id, entry);
+        }
+        Some(Self { entries })
+    }
+
+    /// Write the summary, replacing the one there. Lock held.
+    pub(super) fn save(&self, store: &Store) -> Result<()> {
+        let boot = boot::id();
+        let size = self.entries.values().map(|e| e.text.range.len() + 100);
+        let mut out = Vec::with_capacity(size.sum::<usize>() + 100);
+        let head = Head {
+            v: VERSION,
+            boot: boot.map(str::to_string),
+        };
+        let mut ids: Vec<u64> = self.entries.keys().copied().collect();
+        ids.sort_unstable();
+        push_line(&mut out, &head);
+        for id in ids {
+            let entry = &self.entries[&id];
+            let text = entry.text.bytes();
+            push_line(
+                &mut out,
+                &EntryHead {
+                    id,
+                    len: entry.stamp.len,
+                    mtime: entry.stamp.mtime,
+                    session: entry.session.clone(),
+                    bytes: text.len(),
+                },
+            );
+            out.extend_from_slice(text);
+            out.push(b'\n');
+        }
+        let durability = match boot {
+            Some(_) => fsio::Durability::Volatile,
+            None => fsio::Durability::Durable,
+        };
+        fsio::write_atomic_with(&store.dir, FILE, &out, durability)
+    }
+}
+
+/// The line at `*at` (without its newline), moving `*at` past it.
+fn line<'a>(buf: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+    let rest = buf.get(*at..)?;
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    *at += end + 1;
+    Some(&rest[..end])
+}
+
+fn push_line<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    // Serialising these plain structs to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+    out.push(b'\n');
+}
+
+/// Each record's stamp. Reading one is a system call a record on Linux (it
+/// comes with the directory's listing on Windows), most of a listing's
+/// time at 10,000 jobs, so a long listing is read on up to four threads.
+pub(super) fn stamps(records: Vec<(u64, DirEntry)>) -> Vec<(u64, Option<Stamp>)> {
+    let stamp = |(id, entry): &(u64, DirEntry)| {
+        let meta = entry.metadata().ok();
+        (*id, meta.as_ref().and_then(Stamp::of))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    if threads == 1 || records.len() < 2048 {
+        return records.iter().map(stamp).collect();
+    }
+    let chunk = records.len().div_ceil(threads.min(4));
+    std::thread::scope(|scope| {
+        let mut chunks = records.chunks(chunk);
+        let first = chunks.next().unwrap_or_default();
+        let others: Vec<_> = chunks
+            .map(|c| {
+                (
+                    c,
+                    std::thread::Builder::new()
+                        .spawn_scoped(scope, move || c.iter().map(stamp).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        let mut all: Vec<_> = first.iter().map(stamp).collect();
+        for (c, thread) in others {
+            // A thread that could not start (or failed): its share here.
+            match thread.map(|t| t.join()) {
+                Ok(Ok(part)) => all.extend(part),
+                _ => all.extend(c.iter().map(stamp)),
+            }
+        }
+        all
+    })
+}

@@ -1,0 +1,172 @@
+//! The summary `status --all` takes settled jobs from (one file, not one
+//! record each): what it prints is the same as from the records, and a
+//! record changed, damaged or removed after the summary took it, or a
+//! summary that cannot be trusted, changes nothing of what is listed.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bgjobs_tests::*;
+
+/// Give `path` a modification time `ago` in the past, as a record has when
+/// it was last written that long ago.
+fn backdate(path: &Path, ago: Duration) {
+    let file = OpenOptions::new().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - ago).unwrap();
+}
+
+/// Finished jobs, each delivered (so nothing changes their records later).
+fn finished(env: &TestEnv, count: usize) -> Vec<u64> {
+    let ids: Vec<u64> = (0..count)
+        .map(|i| env.start_helper(&[], &["print", &format!("job {i}")]))
+        .collect();
+    for &id in &ids {
+        env.wait_for_status(id, &["succeeded"]);
+        env.wait_delivered(id);
+    }
+    ids
+}
+
+/// Make `ids`' records settled, as if they were last written a minute ago.
+fn settle(env: &TestEnv, ids: &[u64]) {
+    for &id in ids {
+        backdate(&env.job_file(id), Duration::from_secs(60));
+    }
+}
+
+fn summary(env: &TestEnv) -> PathBuf {
+    env.store_dir().join("summary")
+}
+
+fn status_all(env: &TestEnv) -> String {
+    env.run_ok(&["status", "--all", "--json"])
+}
+
+#[test]
+fn status_all_prints_the_same_from_the_summary_as_from_the_records() {
+    let env = TestEnv::new();
+    let done = finished(&env, 3);
+    let running = env.start_helper(&[], &["sleep", "120"]);
+    env.wait_for_status(running, &["running"]);
+    // A record moved aside, so that the document has a warning too.
+    let damaged = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(damaged, &["succeeded"]);
+    env.wait_delivered(damaged);
+    std::fs::write(env.job_file(damaged), b"{\"v\":1,").unwrap();
+    assert_ne!(
+        env.run(&["show", &damaged.to_string()]).status.code(),
+        Some(0)
+    );
+
+    let from_records = status_all(&env);
+    assert!(
+        !summary(&env).exists(),
+        "records written just now are not settled, so nothing is summarised"
+    );
+    settle(&env, &done);
+    let first = status_all(&env);
+    assert!(summary(&env).is_file(), "settled jobs were summarised");
+    let from_summary = status_all(&env);
+
+    assert_eq!(first, from_records);
+    assert_eq!(from_summary, from_records);
+    // And it is the layout serde itself writes.
+    let value = parse_json(&from_summary);
+    assert_eq!(
+        serde_json::to_string_pretty(&value).unwrap() + "\n",
+        from_summary
+    );
+    assert_eq!(ids_of(&value), vec![running, done[2], done[1], done[0]]);
+    assert_eq!(
+        value["warnings"].as_array().map(Vec::len),
+        Some(1),
+        "{value}"
+    );
+    // The text table too.
+    let table = env.run_ok(&["status", "--all"]);
+    for id in [running, done[0], done[1], done[2]] {
+        assert!(
+            table.lines().any(|l| l.starts_with(&format!("{id} "))),
+            "{id} missing from\n{table}"
+        );
+    }
+}
+
+#[test]
+fn a_record_changed_damaged_or_removed_after_the_summary_took_it_is_read_again() {
+    let env = TestEnv::new();
+    let ids = finished(&env, 3);
+    settle(&env, &ids);
+    status_all(&env);
+    assert!(summary(&env).is_file());
+
+    // Changed: a new title.
+    let mut record = env.read_record(ids[0]);
+    record["title"] = json!("renamed after it was summarised");
+    env.write_record(ids[0], &record);
+    // Damaged in place, and dated to look settled.
+    std::fs::write(env.job_file(ids[1]), b"{\"v\":1,\"id\":").unwrap();
+    backdate(&env.job_file(ids[1]), Duration::from_secs(90));
+
+    let status = parse_json(&status_all(&env));
+    assert_eq!(ids_of(&status), vec![ids[2], ids[0]], "{status}");
+    assert_eq!(
+        find_job(&status, ids[0]).unwrap()["title"],
+        "renamed after it was summarised"
+    );
+    let warnings = status["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w["path"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{}.json", ids[1]))),
+        "the damaged record is reported: {status}"
+    );
+    assert!(!env.job_file(ids[1]).exists(), "and moved aside");
+
+    // Removed: a prune takes the jobs away, and the summary gives none back.
+    env.run_ok(&["prune", "--keep", "0"]);
+    let status = parse_json(&status_all(&env));
+    assert_eq!(ids_of(&status), Vec::<u64>::new(), "{status}");
+}
+
+#[test]
+fn a_summary_from_an_earlier_boot_is_not_trusted() {
+    let env = TestEnv::new();
+    let ids = finished(&env, 2);
+    settle(&env, &ids);
+    status_all(&env);
+    let text = std::fs::read_to_string(summary(&env)).unwrap();
+    let (head, entries) = text.split_once('\n').unwrap();
+    assert!(head.contains("\"boot\":"), "{head}");
+    // A text that differs from the record, of the same length.
+    let forged = entries.replacen("\"exit_code\": 0", "\"exit_code\": 7", 1);
+    assert_ne!(forged, entries);
+
+    // Stamped with this boot, the summary is what is listed...
+    std::fs::write(summary(&env), format!("{head}\n{forged}")).unwrap();
+    let codes = |status: &serde_json::Value| -> Vec<i64> {
+        let jobs = status["jobs"].as_array().unwrap();
+        jobs.iter()
+            .map(|j| j["exit_code"].as_i64().unwrap())
+            .collect()
+    };
+    assert!(codes(&parse_json(&status_all(&env))).contains(&7));
+
+    // ...but not from another boot, or when it cannot be read: then the
+    // records are, and the summary is made anew.
+    let earlier = "{\"v\":1,\"boot\":\"00000000-0000-0000-0000-000000000000\"}";
+    for broken in [
+        format!("{earlier}\n{forged}"),
+        format!("{head}\n{}", &forged[..forged.len() / 2]),
+        String::new(),
+    ] {
+        std::fs::write(summary(&env), &broken).unwrap();
+        let status = parse_json(&status_all(&env));
+        assert_eq!(codes(&status), vec![0, 0], "{status}");
+        let rewritten = std::fs::read_to_string(summary(&env)).unwrap();
+        assert!(rewritten.starts_with(head), "{rewritten}");
+        assert!(!rewritten.contains("\"exit_code\": 7"));
+    }
+}
