@@ -35,4 +35,4 @@ pub use identity::ProcessIdentity;
 pub use job::{Deliveries, Job, NewJob, Status};
 pub use queue::QueueName;
 pub use root::StateRoot;
-pub use store::{nested_json, Created, ListFilter, Listed, Listing, Store, Warning};
+pub use store::{nested_json, Created, ListFilter, Listed, Listing, Store, Warning, JSON_DEPTH};

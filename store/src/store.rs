@@ -4,7 +4,8 @@
 //! Layout under `workspaces/<slug>-<hash>/`:
 //! `workspace.json` (the workspace path, the highest pruned id), `index.json`
 //! (the next id and the ids of jobs that may be active), `jobs/<id>.json`,
-//! `logs/<id>.log`, `sessions/`, `lock`.
+//! `logs/<id>.log`, `sessions/`, `lock`, and `summary` (the settled jobs'
+//! JSON, a cache for listings of every job: `store/summary.rs`).
 //!
 //! `index.json` is what keeps `status` fast with thousands of finished jobs:
 //! it is always a superset of the active jobs (an id is added before its
@@ -14,8 +15,9 @@
 //! from the records (`store/index.rs`).
 //!
 //! Here: opening, the lock, creating and changing records. Beside it: the
-//! index and its upkeep (`store/index.rs`), listings (`store/listing.rs`),
-//! and the rule that a job whose worker is gone is lost (`store/liveness.rs`).
+//! index and its upkeep (`store/index.rs`), listings (`store/listing.rs`)
+//! and their summary (`store/summary.rs`), and the rule that a job whose
+//! worker is gone is lost (`store/liveness.rs`).
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
