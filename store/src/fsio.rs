@@ -66,6 +66,22 @@ pub fn write_atomic_with(
     written
 }
 
+/// Append `bytes` to the file at `path`, synced (the file only: it is not
+/// new) unless `durability` is [`Durability::Volatile`]. It must exist: an
+/// append to a file another writer removed would start one without what
+/// comes first in it.
+pub fn append(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .at("cannot open", path)?;
+    file.write_all(bytes).at("cannot write", path)?;
+    match durability {
+        Durability::Volatile => Ok(()),
+        Durability::Durable | Durability::Ordered => file.sync_data().at("cannot sync", path),
+    }
+}
+
 /// Replace the file at `path` with `bytes`, durably, outside any workspace
 /// lock (a file of another program, such as Claude Code's settings). A
 /// reader sees the old content or the new, never a torn file.

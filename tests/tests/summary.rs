@@ -159,7 +159,8 @@ fn a_summary_from_an_earlier_boot_is_not_trusted() {
     let earlier = "{\"v\":1,\"boot\":\"00000000-0000-0000-0000-000000000000\"}";
     for broken in [
         format!("{earlier}\n{forged}"),
-        format!("{head}\n{}", &forged[..forged.len() / 2]),
+        // Torn within its first entry (those before a tear are still used).
+        format!("{head}\n{}", &forged[..20]),
         String::new(),
     ] {
         std::fs::write(summary(&env), &broken).unwrap();
@@ -169,4 +170,46 @@ fn a_summary_from_an_earlier_boot_is_not_trusted() {
         assert!(rewritten.starts_with(head), "{rewritten}");
         assert!(!rewritten.contains("\"exit_code\": 7"));
     }
+}
+
+#[test]
+fn jobs_settled_later_are_appended_and_a_summary_mostly_dead_is_written_anew() {
+    let env = TestEnv::new();
+    let first = finished(&env, 4);
+    settle(&env, &first);
+    let listed = status_all(&env);
+    let before = std::fs::read(summary(&env)).unwrap();
+
+    let later = finished(&env, 1);
+    settle(&env, &later);
+    let status = parse_json(&status_all(&env));
+    assert_eq!(
+        ids_of(&status),
+        vec![later[0], first[3], first[2], first[1], first[0]]
+    );
+    let after = std::fs::read(summary(&env)).unwrap();
+    assert!(
+        after.len() > before.len() && after.starts_with(&before),
+        "the new job is appended, the rest left as it was"
+    );
+    assert_eq!(
+        status_all(&env).len(),
+        listed.len() + find_text_len(&status, later[0])
+    );
+
+    // Three of five pruned: more dead than live, so it is written anew.
+    env.run_ok(&["prune", "--keep", "2"]);
+    let status = parse_json(&status_all(&env));
+    assert_eq!(ids_of(&status), vec![later[0], first[3]], "{status}");
+    let anew = std::fs::read_to_string(summary(&env)).unwrap();
+    let heads: Vec<&str> = anew.lines().filter(|l| l.starts_with("{\"id\":")).collect();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+}
+
+/// How many bytes job `id` adds to a `status --all --json` document.
+fn find_text_len(status: &serde_json::Value, id: u64) -> usize {
+    let job = find_job(status, id).unwrap();
+    let text = serde_json::to_string_pretty(&job).unwrap();
+    // Nested two levels deep, and one ",\n    " before it.
+    text.len() + 4 * text.matches('\n').count() + 6
 }

@@ -210,8 +210,8 @@ impl Store {
     }
 
     /// Add every job not listed yet to `jobs`: from the summary where its
-    /// record is unchanged, else from its record. The summary is written
-    /// anew if it lacks a settled job or holds one no longer there.
+    /// record is unchanged, else from its record. Settled jobs the summary
+    /// lacks are added to it.
     fn list_every(
         &self,
         mut summary: Summary,
@@ -221,8 +221,8 @@ impl Store {
         wanted: &dyn Fn(Option<&str>) -> bool,
     ) -> Result<()> {
         let now = SystemTime::now();
-        let mut kept = HashMap::with_capacity(stamps.len());
-        let mut changed = false;
+        let mut live = HashMap::with_capacity(stamps.len());
+        let mut fresh = Vec::new();
         for (id, stamp) in stamps {
             let cached = summary.entries.remove(&id);
             match cached.filter(|e| Some(e.stamp) == stamp) {
@@ -237,7 +237,7 @@ impl Store {
                             },
                         );
                     }
-                    kept.insert(id, entry);
+                    live.insert(id, entry);
                 }
                 None => {
                     let listed = match jobs.remove(&id) {
@@ -246,8 +246,8 @@ impl Store {
                     };
                     let Some(job) = listed else { continue };
                     if let Some(entry) = stamp.and_then(|s| Entry::of(&job, s, now)) {
-                        kept.insert(id, entry);
-                        changed = true;
+                        live.insert(id, entry);
+                        fresh.push(id);
                     }
                     if wanted(job.session_id.as_deref()) {
                         jobs.insert(id, Listed::Read(Box::new(job)));
@@ -255,13 +255,10 @@ impl Store {
                 }
             }
         }
-        // Entries left over are of records gone (pruned, or moved aside).
-        changed |= !summary.entries.is_empty();
-        if changed {
-            summary.entries = kept;
+        if let Some(how) = summary.update_needed(live.len(), fresh.len()) {
             // A summary that cannot be written only costs the next listing
             // the records' reads.
-            let _ = self.with_lock(|_| summary.save(self));
+            let _ = self.with_lock(|_| summary.update(self, how, &live, &fresh));
         }
         Ok(())
     }

@@ -11,10 +11,15 @@
 //!   a record within one tick of the file system's clock could leave the
 //!   same length and time, so a record that may still be in its last tick is
 //!   never trusted to its stamp.
-//! - It is written under the lock and never synced where the system names
-//!   its boot: one written in an earlier boot (which a crash of the machine
-//!   may have torn) is ignored and made anew, as is one that cannot be read.
-//!   Where the boot is unknown it is synced.
+//! - It is written under the lock: a listing that finds settled jobs it
+//!   lacks appends them (a later entry for a job replaces an earlier one),
+//!   and it is written anew only when it holds more dead entries (of
+//!   records changed or gone) than live, so that a workspace whose jobs
+//!   keep ending does not rewrite it whole at every listing.
+//! - It is never synced where the system names its boot: one written in an
+//!   earlier boot (which a crash of the machine may have torn) is ignored
+//!   and made anew, as is one that cannot be read to its end. Where the
+//!   boot is unknown it is synced.
 //! - Nothing is lost with it: every fact in it is in a record too.
 //!
 //! Format: a first line `{"v":1,"boot":…}`, then for each entry a line of
@@ -144,10 +149,28 @@ struct EntryHead {
     bytes: usize,
 }
 
-/// The entries of the summary, by job id.
+/// The summary as read: its live entries by job id, and what the file
+/// holds beside them.
 #[derive(Debug, Default)]
 pub(super) struct Summary {
     pub entries: HashMap<u64, Entry>,
+    /// Whether the file was there, made in this boot and readable to its
+    /// end: only then is it appended to.
+    trusted: bool,
+    /// Whether there was a file at all.
+    present: bool,
+    /// How many entries the file holds, counting those a later one for the
+    /// same job replaced.
+    stored: usize,
+}
+
+/// How [`Summary::update`] brings the file up to date.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Update {
+    /// The new entries added at its end.
+    Append,
+    /// All written anew.
+    Anew,
 }
 
 /// A summary being read on a thread of its own.
@@ -181,57 +204,72 @@ impl Summary {
 
     /// The summary at `path`; empty if there is none that can be trusted.
     fn load(path: &Path) -> Self {
-        std::fs::read(path)
-            .ok()
-            .and_then(|bytes| Self::parse(Arc::new(bytes)))
-            .unwrap_or_default()
+        match std::fs::read(path) {
+            Ok(bytes) => Self::parse(Arc::new(bytes)),
+            Err(_) => Self::default(),
+        }
     }
 
-    fn parse(buf: Arc<Vec<u8>>) -> Option<Self> {
-        let mut at = 0;
-        let head: Head = serde_json::from_slice(line(&buf, &mut at)?).ok()?;
-        if head.v != VERSION || head.boot.as_deref() != boot::id() {
-            return None;
-        }
-        let mut entries = HashMap::new();
-        while at < buf.len() {
-            let head: EntryHead = serde_json::from_slice(line(&buf, &mut at)?).ok()?;
-            let range = at..at.checked_add(head.bytes)?;
-            if buf.get(range.end) != Some(&b'\n') {
-                return None;
-            }
-            at = range.end + 1;
-            let text = Text {
-                buf: buf.clone(),
-                range,
-            };
-            let entry = Entry {
-                stamp: Stamp {
-                    len: head.len,
-                    mtime: head.mtime,
-                },
-                session: head.session,
-                text,
-            };
-            entries.insert(head.id, entry);
-        }
-        Some(Self { entries })
-    }
-
-    /// Write the summary, replacing the one there. Lock held.
-    pub(super) fn save(&self, store: &Store) -> Result<()> {
-        let boot = boot::id();
-        let size = self.entries.values().map(|e| e.text.range.len() + 100);
-        let mut out = Vec::with_capacity(size.sum::<usize>() + 100);
-        let head = Head {
-            v: VERSION,
-            boot: boot.map(str::to_string),
+    /// Its entries up to the first that cannot be read (a later one for a
+    /// job replaces an earlier); none if the head is not this boot's.
+    fn parse(buf: Arc<Vec<u8>>) -> Self {
+        let mut summary = Self {
+            present: true,
+            ..Self::default()
         };
-        let mut ids: Vec<u64> = self.entries.keys().copied().collect();
+        let mut at = 0;
+        let head = line(&buf, &mut at).and_then(|l| serde_json::from_slice::<Head>(l).ok());
+        if !head.is_some_and(|h| h.v == VERSION && h.boot.as_deref() == boot::id()) {
+            return summary;
+        }
+        while at < buf.len() {
+            let Some((id, entry)) = entry_at(&buf, &mut at) else {
+                return summary;
+            };
+            summary.entries.insert(id, entry);
+            summary.stored += 1;
+        }
+        summary.trusted = true;
+        summary
+    }
+
+    /// How the file is to be brought up to date with `live`, the entries a
+    /// listing found true (`fresh` of them new): the new ones appended, or
+    /// all written anew where it cannot be trusted or holds more dead
+    /// entries than live; `None` if it is up to date.
+    pub(super) fn update_needed(&self, live: usize, fresh: usize) -> Option<Update> {
+        let dead = self.stored.saturating_sub(live - fresh);
+        if self.trusted && dead <= live / 2 {
+            (fresh > 0).then_some(Update::Append)
+        } else {
+            (self.present || live > 0).then_some(Update::Anew)
+        }
+    }
+
+    /// Bring the file up to date as [`Summary::update_needed`] said. Lock
+    /// held.
+    pub(super) fn update(
+        &self,
+        store: &Store,
+        how: Update,
+        live: &HashMap<u64, Entry>,
+        fresh: &[u64],
+    ) -> Result<()> {
+        let mut out = Vec::new();
+        let mut ids: Vec<u64> = match how {
+            Update::Append => fresh.to_vec(),
+            Update::Anew => {
+                let head = Head {
+                    v: VERSION,
+                    boot: boot::id().map(str::to_string),
+                };
+                push_line(&mut out, &head);
+                live.keys().copied().collect()
+            }
+        };
         ids.sort_unstable();
-        push_line(&mut out, &head);
         for id in ids {
-            let entry = &self.entries[&id];
+            let entry = &live[&id];
             let text = entry.text.bytes();
             push_line(
                 &mut out,
@@ -246,12 +284,39 @@ impl Summary {
             out.extend_from_slice(text);
             out.push(b'\n');
         }
-        let durability = match boot {
+        let durability = match boot::id() {
             Some(_) => fsio::Durability::Volatile,
             None => fsio::Durability::Durable,
         };
-        fsio::write_atomic_with(&store.dir, FILE, &out, durability)
+        match how {
+            // A torn append (a full disk) only ends the file early: what
+            // follows the last whole entry is ignored, and written anew.
+            Update::Append => fsio::append(&store.dir.join(FILE), &out, durability),
+            Update::Anew => fsio::write_atomic_with(&store.dir, FILE, &out, durability),
+        }
     }
+}
+
+/// The entry at `*at`, moving `*at` past it.
+fn entry_at(buf: &Arc<Vec<u8>>, at: &mut usize) -> Option<(u64, Entry)> {
+    let head: EntryHead = serde_json::from_slice(line(buf, at)?).ok()?;
+    let range = *at..at.checked_add(head.bytes)?;
+    if buf.get(range.end) != Some(&b'\n') {
+        return None;
+    }
+    *at = range.end + 1;
+    let entry = Entry {
+        stamp: Stamp {
+            len: head.len,
+            mtime: head.mtime,
+        },
+        session: head.session,
+        text: Text {
+            buf: buf.clone(),
+            range,
+        },
+    };
+    Some((head.id, entry))
 }
 
 /// The line at `*at` (without its newline), moving `*at` past it.
