@@ -473,6 +473,29 @@ fn notifier_stop_stops_it() {
     assert!(env.notifier_status().is_none());
 }
 
+/// A notifier killed after recording a delivery but before updating the
+/// index leaves the job listed undelivered; the next notifier's sweep finds
+/// the record delivered and drops the entry, delivering nothing again.
+#[test]
+fn a_delivery_left_listed_by_a_killed_notifier_is_unlisted() {
+    let env = TestEnv::new();
+    env.start_notifier();
+    let id = env.start_helper(&[], &["exit", "0"]);
+    env.wait_for_status(id, &["succeeded"]);
+    let delivered = env.wait_delivered(id)["deliveries"].clone();
+    env.run_ok(&["notifier", "stop"]);
+    let mut index = env.read_index();
+    index["undelivered"] = json!([id]);
+    env.write_index(&index);
+    env.start_notifier();
+    env.wait_delivered(id);
+    assert_eq!(
+        env.read_record(id)["deliveries"],
+        delivered,
+        "delivered again"
+    );
+}
+
 /// The notifier's blocking work runs off its event loop: while a broker
 /// teardown in one workspace is still running its shutdown command (it has
 /// 500 ms), a `wait` in another workspace is woken by the push — it used to

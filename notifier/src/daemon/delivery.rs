@@ -104,7 +104,16 @@ pub fn sweep(shared: &Arc<Shared>) -> bool {
                     again = true;
                     again |= !deliver_ready(shared, &store, job);
                 }
-                Ok(job) => again |= !deliver(shared, &store, job),
+                Ok(job) if job.undelivered() => again |= !deliver(shared, &store, job),
+                // Listed, yet delivered: by a report just now (the lock waits
+                // for its index write), or by a notifier killed between the
+                // record of the delivery and the index's, which left the
+                // entry behind for good.
+                Ok(_) => {
+                    if let Err(e) = store.unlist_stale(id) {
+                        eprintln!("bgjobs notifier: cannot drop job {id} from the index: {e}");
+                    }
+                }
                 Err(_) => {} // pruned or corrupt: reported by `status`
             }
         }

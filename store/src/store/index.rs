@@ -115,6 +115,17 @@ impl Store {
         Ok(self.index()?.active)
     }
 
+    /// Drop the entries of job `id` that its record no longer warrants. A
+    /// writer killed between the record and the index leaves them, and a
+    /// delivered record is never written again to drop them: each would
+    /// keep the record from being pruned and cost every sweep a read.
+    pub fn unlist_stale(&self, id: u64) -> Result<()> {
+        self.with_lock(|tx| {
+            let job = tx.job(id)?;
+            tx.reindex(&job, Change::Remove, fsio::Durability::Volatile)
+        })
+    }
+
     /// `index.json`, rebuilt under the lock if it is missing, corrupt or
     /// from an earlier boot.
     pub(crate) fn index(&self) -> Result<Index> {
