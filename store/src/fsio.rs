@@ -66,6 +66,15 @@ pub fn write_atomic_with(
     written
 }
 
+/// A file's content held in memory, shared by whatever refers into it.
+pub type Shared = std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// The whole content of the file at `path`, for a big file read often (on
+/// Unix mapped, not copied).
+pub fn read_shared(path: &Path) -> std::io::Result<Shared> {
+    platform::read_shared(path)
+}
+
 /// Append `bytes` to the file at `path`, synced (the file only: it is not
 /// new) unless `durability` is [`Durability::Volatile`]. It must exist: an
 /// append to a file another writer removed would start one without what

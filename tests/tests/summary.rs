@@ -156,7 +156,8 @@ fn a_summary_from_an_earlier_boot_is_not_trusted() {
 
     // ...but not from another boot, or when it cannot be read: then the
     // records are, and the summary is made anew.
-    let earlier = "{\"v\":1,\"boot\":\"00000000-0000-0000-0000-000000000000\"}";
+    let mut earlier = parse_json(head);
+    earlier["boot"] = json!("00000000-0000-0000-0000-000000000000");
     for broken in [
         format!("{earlier}\n{forged}"),
         // Torn within its first entry (those before a tear are still used).

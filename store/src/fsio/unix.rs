@@ -1,4 +1,5 @@
-//! Unix side of [`crate::fsio`]: modes 0700/0600, `rename(2)`, directory fsync.
+//! Unix side of [`crate::fsio`]: modes 0700/0600, `rename(2)`, directory fsync,
+//! files read by mapping them.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
@@ -34,4 +35,21 @@ pub fn owner_only(path: &Path) -> io::Result<Option<bool>> {
     Ok(Some(
         std::fs::metadata(path)?.permissions().mode() & 0o077 == 0,
     ))
+}
+
+/// The content of the file at `path`, mapped rather than copied: a file of
+/// megabytes is read without a copy or fresh pages to clear.
+pub fn read_shared(path: &Path) -> io::Result<super::Shared> {
+    let file = File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        // Nothing to map (and mapping nothing is an error).
+        return Ok(std::sync::Arc::new(Vec::new()));
+    }
+    // SAFETY: the mapping is read-only and private. bgjobs never changes a
+    // file read this way in place: it replaces one by renaming another over
+    // it (which leaves this inode as it is) or appends to it (which leaves
+    // the mapped bytes as they are). Only another program truncating the
+    // file while it is mapped could take the bytes away.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(std::sync::Arc::new(map))
 }

@@ -44,3 +44,9 @@ pub fn sync_dir(_dir: &Path) -> io::Result<()> {
 pub fn owner_only(path: &Path) -> io::Result<Option<bool>> {
     std::fs::metadata(path).map(|_| None)
 }
+
+/// The content of the file at `path`. Read, not mapped: a mapped file could
+/// not be replaced by a rename until it is unmapped.
+pub fn read_shared(path: &Path) -> io::Result<super::Shared> {
+    Ok(std::sync::Arc::new(std::fs::read(path)?))
+}

@@ -22,8 +22,8 @@
 //!   boot is unknown it is synced.
 //! - Nothing is lost with it: every fact in it is in a record too.
 //!
-//! Format: a first line `{"v":1,"boot":…}`, then for each entry a line of
-//! JSON (its id, stamp, session and the length of its text) followed by
+//! Format: a first line `{"v":1,"boot":…}`, then for each entry a line
+//! (its id, stamp, the length of its text and its session) followed by
 //! the text (the job's JSON as a listing's JSON document holds it,
 //! [`super::listing::JSON_DEPTH`] deep) and a newline.
 
@@ -51,7 +51,7 @@ pub(super) const FILE: &str = "summary";
 /// longer than any file system's clock tick (FAT's is 2 s).
 pub(super) const SETTLED: Duration = Duration::from_secs(5);
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// What an entry was made from: the record's length and modification time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl Stamp {
 /// into, so a listing of 10,000 jobs copies none of them.
 #[derive(Clone)]
 pub struct Text {
-    buf: Arc<Vec<u8>>,
+    buf: fsio::Shared,
     range: Range<usize>,
 }
 
@@ -100,7 +100,7 @@ impl Text {
 
     /// The job's JSON, as [`super::Listed::json`] gives it.
     pub fn bytes(&self) -> &[u8] {
-        &self.buf[self.range.clone()]
+        &(*self.buf).as_ref()[self.range.clone()]
     }
 }
 
@@ -140,13 +140,43 @@ struct Head {
     boot: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+/// An entry's head line: `ID LEN MTIME BYTES SESSION`, the session as JSON
+/// (`null` or a string). Plain numbers, read without a JSON parser: a
+/// listing reads 10,000 of them.
 struct EntryHead {
     id: u64,
-    len: u64,
-    mtime: u64,
-    session: Option<String>,
+    stamp: Stamp,
     bytes: usize,
+    session: Option<String>,
+}
+
+impl EntryHead {
+    fn write(&self, out: &mut Vec<u8>) {
+        let Self {
+            id, stamp, bytes, ..
+        } = self;
+        out.extend_from_slice(format!("{id} {} {} {bytes} ", stamp.len, stamp.mtime).as_bytes());
+        // Serialising an `Option<String>` to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &self.session);
+        out.push(b'\n');
+    }
+
+    fn parse(line: &[u8]) -> Option<Self> {
+        let mut fields = line.splitn(5, |&b| b == b' ');
+        let mut number =
+            || -> Option<u64> { std::str::from_utf8(fields.next()?).ok()?.parse().ok() };
+        let (id, len, mtime, bytes) = (number()?, number()?, number()?, number()?);
+        let session = match fields.next()? {
+            b"null" => None,
+            text => Some(serde_json::from_slice(text).ok()?),
+        };
+        Some(Self {
+            id,
+            stamp: Stamp { len, mtime },
+            bytes: usize::try_from(bytes).ok()?,
+            session,
+        })
+    }
 }
 
 /// The summary as read: its live entries by job id, and what the file
@@ -204,26 +234,27 @@ impl Summary {
 
     /// The summary at `path`; empty if there is none that can be trusted.
     fn load(path: &Path) -> Self {
-        match std::fs::read(path) {
-            Ok(bytes) => Self::parse(Arc::new(bytes)),
+        match fsio::read_shared(path) {
+            Ok(bytes) => Self::parse(bytes),
             Err(_) => Self::default(),
         }
     }
 
     /// Its entries up to the first that cannot be read (a later one for a
     /// job replaces an earlier); none if the head is not this boot's.
-    fn parse(buf: Arc<Vec<u8>>) -> Self {
+    fn parse(shared: fsio::Shared) -> Self {
+        let buf: &[u8] = (*shared).as_ref();
         let mut summary = Self {
             present: true,
             ..Self::default()
         };
         let mut at = 0;
-        let head = line(&buf, &mut at).and_then(|l| serde_json::from_slice::<Head>(l).ok());
+        let head = line(buf, &mut at).and_then(|l| serde_json::from_slice::<Head>(l).ok());
         if !head.is_some_and(|h| h.v == VERSION && h.boot.as_deref() == boot::id()) {
             return summary;
         }
         while at < buf.len() {
-            let Some((id, entry)) = entry_at(&buf, &mut at) else {
+            let Some((id, entry)) = entry_at(&shared, &mut at) else {
                 return summary;
             };
             summary.entries.insert(id, entry);
@@ -263,7 +294,9 @@ impl Summary {
                     v: VERSION,
                     boot: boot::id().map(str::to_string),
                 };
-                push_line(&mut out, &head);
+                // Serialising a plain struct to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut out, &head);
+                out.push(b'\n');
                 live.keys().copied().collect()
             }
         };
@@ -271,16 +304,13 @@ impl Summary {
         for id in ids {
             let entry = &live[&id];
             let text = entry.text.bytes();
-            push_line(
-                &mut out,
-                &EntryHead {
-                    id,
-                    len: entry.stamp.len,
-                    mtime: entry.stamp.mtime,
-                    session: entry.session.clone(),
-                    bytes: text.len(),
-                },
-            );
+            let head = EntryHead {
+                id,
+                stamp: entry.stamp,
+                bytes: text.len(),
+                session: entry.session.clone(),
+            };
+            head.write(&mut out);
             out.extend_from_slice(text);
             out.push(b'\n');
         }
@@ -298,21 +328,19 @@ impl Summary {
 }
 
 /// The entry at `*at`, moving `*at` past it.
-fn entry_at(buf: &Arc<Vec<u8>>, at: &mut usize) -> Option<(u64, Entry)> {
-    let head: EntryHead = serde_json::from_slice(line(buf, at)?).ok()?;
+fn entry_at(shared: &fsio::Shared, at: &mut usize) -> Option<(u64, Entry)> {
+    let buf: &[u8] = (**shared).as_ref();
+    let head = EntryHead::parse(line(buf, at)?)?;
     let range = *at..at.checked_add(head.bytes)?;
     if buf.get(range.end) != Some(&b'\n') {
         return None;
     }
     *at = range.end + 1;
     let entry = Entry {
-        stamp: Stamp {
-            len: head.len,
-            mtime: head.mtime,
-        },
+        stamp: head.stamp,
         session: head.session,
         text: Text {
-            buf: buf.clone(),
+            buf: shared.clone(),
             range,
         },
     };
@@ -322,15 +350,9 @@ fn entry_at(buf: &Arc<Vec<u8>>, at: &mut usize) -> Option<(u64, Entry)> {
 /// The line at `*at` (without its newline), moving `*at` past it.
 fn line<'a>(buf: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
     let rest = buf.get(*at..)?;
-    let end = rest.iter().position(|&b| b == b'\n')?;
+    let end = memchr::memchr(b'\n', rest)?;
     *at += end + 1;
     Some(&rest[..end])
-}
-
-fn push_line<T: Serialize>(out: &mut Vec<u8>, value: &T) {
-    // Serialising these plain structs to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, value);
-    out.push(b'\n');
 }
 
 /// Each record's stamp. Reading one is a system call a record on Linux (it
