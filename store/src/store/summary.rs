@@ -22,10 +22,12 @@
 //!   boot is unknown it is synced.
 //! - Nothing is lost with it: every fact in it is in a record too.
 //!
-//! Format: a first line `{"v":1,"boot":…}`, then for each entry a line
-//! (its id, stamp, the length of its text and its session) followed by
-//! the text (the job's JSON as a listing's JSON document holds it,
-//! [`super::listing::JSON_DEPTH`] deep) and a newline.
+//! Format: a first line `{"v":2,"boot":…}`, then for each entry a line
+//! `ID LEN MTIME BYTES SESSION` (its id, its record's stamp, the length of
+//! its text, its session as JSON) followed by the text (the job's JSON as a
+//! listing's JSON document holds it, [`super::listing::JSON_DEPTH`] deep)
+//! and a newline. It is read whole (mapped, on Unix), and a listing's texts
+//! point into it.
 
 use std::collections::HashMap;
 use std::fs::{DirEntry, Metadata};
@@ -81,8 +83,8 @@ impl Stamp {
     }
 }
 
-/// A job's text taken from the summary: shared with the buffer it was read
-/// into, so a listing of 10,000 jobs copies none of them.
+/// A job's text taken from the summary: a part of the summary as read, so
+/// a listing of 10,000 jobs copies none of them.
 #[derive(Clone)]
 pub struct Text {
     buf: fsio::Shared,
