@@ -838,8 +838,7 @@ fn notes(options: &Options) -> Vec<String> {
         "Floors: `/bin/true` is the cost of any process; `bgjobs --version` adds loading and \
          starting the bgjobs binary; the store floor is one `fsio::write_atomic` of a \
          job-sized record (temp file, write, fsync, rename, directory fsync), the unit every \
-         store write pays — `run -b` pays it three times (index and record on create, then \
-         the hand-over to the worker)."
+         durable store write pays — `run -b` pays it once (the record on create)."
             .into(),
         format!(
             "Contention: {} rounds after 1 warm-up round (fewer than the other metrics: each \
