@@ -66,6 +66,12 @@ pub fn write_atomic_with(
     written
 }
 
+/// The current metadata of the file a directory entry names (where the
+/// listing's own copy may lag behind the file, it is not used).
+pub fn entry_metadata(entry: &std::fs::DirEntry) -> std::io::Result<std::fs::Metadata> {
+    platform::entry_metadata(entry)
+}
+
 /// A file's content held in memory, shared by whatever refers into it.
 pub type Shared = std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>;
 

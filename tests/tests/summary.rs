@@ -219,3 +219,67 @@ fn find_text_len(status: &serde_json::Value, id: u64) -> usize {
     // Nested two levels deep, and one ",\n    " before it.
     text.len() + 4 * text.matches('\n').count() + 6
 }
+
+#[test]
+fn a_listing_of_one_session_from_the_summary_holds_its_jobs_only() {
+    let env = TestEnv::new();
+    let mine: Vec<u64> = (0..2)
+        .map(|_| env.start_helper(&["--session", "mine"], &["exit", "0"]))
+        .collect();
+    let other = env.start_helper(&["--session", "other"], &["exit", "0"]);
+    let none = env.start_helper(&[], &["exit", "0"]);
+    let all = [mine[0], mine[1], other, none];
+    for id in all {
+        env.wait_for_status(id, &["succeeded"]);
+        env.wait_delivered(id);
+    }
+    settle(&env, &all);
+    let listing = || env.run_ok(&["status", "--all", "--json", "--session", "mine"]);
+    let from_records = listing();
+    assert!(summary(&env).is_file(), "settled jobs were summarised");
+    let from_summary = listing();
+    assert_eq!(from_summary, from_records);
+    assert_eq!(ids_of(&parse_json(&from_summary)), vec![mine[1], mine[0]]);
+    let everyone = parse_json(&status_all(&env));
+    assert_eq!(ids_of(&everyone), vec![none, other, mine[1], mine[0]]);
+}
+
+#[test]
+fn a_summary_torn_mid_entry_is_used_up_to_the_tear_and_written_anew() {
+    let env = TestEnv::new();
+    let ids = finished(&env, 3);
+    settle(&env, &ids);
+    let whole = status_all(&env);
+    let text = std::fs::read(summary(&env)).unwrap();
+    // As an append cut short by a full disk leaves it: the last entry's
+    // text ends early.
+    std::fs::write(summary(&env), &text[..text.len() - 40]).unwrap();
+
+    assert_eq!(
+        status_all(&env),
+        whole,
+        "the torn job is read from its record"
+    );
+    assert_eq!(
+        std::fs::read(summary(&env)).unwrap(),
+        text,
+        "and written anew"
+    );
+}
+
+#[test]
+fn a_file_named_like_a_record_but_not_as_bgjobs_names_one_is_no_record() {
+    let env = TestEnv::new();
+    let ids = finished(&env, 2);
+    settle(&env, &ids);
+    let stray = env
+        .store_dir()
+        .join("jobs")
+        .join(format!("0{}.json", ids[0]));
+    std::fs::copy(env.job_file(ids[0]), &stray).unwrap();
+    backdate(&stray, Duration::from_secs(60));
+    for _ in 0..2 {
+        let status = parse_json(&status_all(&env));
+        assert_eq!(ids_of(&status), vec![ids[1], ids[0]], "{status}");
+    }
+}

@@ -39,10 +39,16 @@ pub fn run(workspace: Option<PathBuf>, args: StatusArgs) -> Outcome {
         output::stream(|out| write_json(out, store.workspace(), &texts, &warnings))?;
         return Ok(0);
     }
+    // A summary's text that does not parse (edited by hand) is read from
+    // its record instead.
     let jobs = listing
         .jobs
         .iter()
-        .map(|listed| listed.job())
+        .map(|listed| {
+            listed
+                .job()
+                .or_else(|_| store.get(listed.id()).map(Cow::Owned))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for warning in &listing.warnings {
         eprintln!("warning: {}", warning.message);

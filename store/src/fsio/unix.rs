@@ -45,11 +45,17 @@ pub fn read_shared(path: &Path) -> io::Result<super::Shared> {
         // Nothing to map (and mapping nothing is an error).
         return Ok(std::sync::Arc::new(Vec::new()));
     }
-    // SAFETY: the mapping is read-only and private. bgjobs never changes a
-    // file read this way in place: it replaces one by renaming another over
-    // it (which leaves this inode as it is) or appends to it (which leaves
-    // the mapped bytes as they are). Only another program truncating the
-    // file while it is mapped could take the bytes away.
+    // SAFETY: the mapping is read-only (shared, so it sees the file as it
+    // is). bgjobs never changes a file read this way in place: it replaces
+    // one by renaming another over it (which leaves this inode as it is) or
+    // appends to it (which leaves the mapped bytes as they are). Only a
+    // program truncating the file while it is mapped could take the bytes
+    // away, which would end this process.
     let map = unsafe { memmap2::Mmap::map(&file)? };
     Ok(std::sync::Arc::new(map))
+}
+
+/// The metadata of the file `entry` names (`fstatat` on the directory).
+pub fn entry_metadata(entry: &std::fs::DirEntry) -> io::Result<std::fs::Metadata> {
+    entry.metadata()
 }

@@ -50,3 +50,9 @@ pub fn owner_only(path: &Path) -> io::Result<Option<bool>> {
 pub fn read_shared(path: &Path) -> io::Result<super::Shared> {
     Ok(std::sync::Arc::new(std::fs::read(path)?))
 }
+
+/// The metadata of the file `entry` names, from the file itself: the copy in
+/// the directory's listing can lag behind a file renamed in while open.
+pub fn entry_metadata(entry: &std::fs::DirEntry) -> io::Result<std::fs::Metadata> {
+    std::fs::metadata(entry.path())
+}

@@ -120,9 +120,10 @@ impl Store {
     /// delivered record is never written again to drop them: each would
     /// keep the record from being pruned and cost every sweep a read.
     pub fn unlist_stale(&self, id: u64) -> Result<()> {
-        self.with_lock(|tx| {
-            let job = tx.job(id)?;
-            tx.reindex(&job, Change::Remove, fsio::Durability::Volatile)
+        self.with_lock(|tx| match tx.job_opt(id)? {
+            Some(job) => tx.reindex(&job, Change::Remove, fsio::Durability::Volatile),
+            // Pruned meanwhile, its entries with it.
+            None => Ok(()),
         })
     }
 

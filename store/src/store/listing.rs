@@ -2,7 +2,7 @@
 //! with a warning for every record that could not be read.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::DirEntry;
 use std::path::Path;
 use std::time::SystemTime;
@@ -118,6 +118,17 @@ pub const ASIDE_MARKER: &str = "jobs-aside";
 /// How many finished jobs a default listing shows.
 pub const RECENT_FINISHED: usize = 20;
 
+/// What [`Store::list_every`] works from.
+struct Every<'a> {
+    summary: Summary,
+    /// Every record's id and stamp.
+    stamps: Vec<(u64, Option<Stamp>)>,
+    /// The ids the index holds active.
+    active: &'a HashSet<u64>,
+    /// Whether a job of this session is listed.
+    wanted: &'a dyn Fn(Option<&str>) -> bool,
+}
+
 /// What a listing reads after the active jobs.
 enum Rest {
     /// Every record, with its stamp, and the summary being read.
@@ -171,6 +182,7 @@ impl Store {
             Rest::Newest(Box::new(above.chain(kept.into_iter().rev())))
         };
         let mut jobs = BTreeMap::new();
+        let active: HashSet<u64> = index.active.iter().copied().collect();
         for id in index.active {
             if let Some(job) = self.read_listed(id, &mut warnings)? {
                 if job.status.is_active() && wanted(job.session_id.as_deref()) {
@@ -180,7 +192,13 @@ impl Store {
         }
         match rest {
             Rest::Every(summary, stamps) => {
-                self.list_every(summary.join(), stamps, &mut jobs, &mut warnings, &wanted)?;
+                let every = Every {
+                    summary: summary.join(),
+                    stamps,
+                    active: &active,
+                    wanted: &wanted,
+                };
+                self.list_every(every, &mut jobs, &mut warnings)?;
             }
             Rest::Newest(candidates) => {
                 let mut finished = 0usize;
@@ -214,15 +232,24 @@ impl Store {
     /// lacks are added to it.
     fn list_every(
         &self,
-        mut summary: Summary,
-        stamps: Vec<(u64, Option<Stamp>)>,
+        every: Every<'_>,
         jobs: &mut BTreeMap<u64, Listed>,
         warnings: &mut Vec<Warning>,
-        wanted: &dyn Fn(Option<&str>) -> bool,
     ) -> Result<()> {
+        let Every {
+            mut summary,
+            mut stamps,
+            active,
+            wanted,
+        } = every;
+        // After the stamps, before the records: a record read now is at
+        // least as new as its stamp says, so an entry is never newer than
+        // its stamp's file.
         let now = SystemTime::now();
         let mut live = HashMap::with_capacity(stamps.len());
         let mut fresh = Vec::new();
+        // Newest first, as the warnings of damaged records come.
+        stamps.sort_unstable_by_key(|&(id, _)| std::cmp::Reverse(id));
         for (id, stamp) in stamps {
             let cached = summary.entries.remove(&id);
             match cached.filter(|e| Some(e.stamp) == stamp) {
@@ -245,9 +272,13 @@ impl Store {
                         _ => self.read_listed(id, warnings)?,
                     };
                     let Some(job) = listed else { continue };
-                    if let Some(entry) = stamp.and_then(|s| Entry::of(&job, s, now)) {
-                        live.insert(id, entry);
-                        fresh.push(id);
+                    // Never a job the index holds active: what a read of
+                    // it says (lost, say) may not be on record yet.
+                    let entry = stamp.filter(|_| !active.contains(&id));
+                    if let Some(entry) = entry.and_then(|s| Entry::of(&job, s, now)) {
+                        if live.insert(id, entry).is_none() {
+                            fresh.push(id);
+                        }
                     }
                     if wanted(job.session_id.as_deref()) {
                         jobs.insert(id, Listed::Read(Box::new(job)));
@@ -328,10 +359,7 @@ impl Store {
             let name = name.to_string_lossy();
             if record::is_quarantined(&name) {
                 warnings.push(aside_warning(&entry.path()));
-            } else if let Some(id) = name
-                .strip_suffix(".json")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
+            } else if let Some(id) = record_id(&name) {
                 each(id, entry);
             }
         }
@@ -349,6 +377,14 @@ impl Store {
         }
         Ok(warnings)
     }
+}
+
+/// The id of the record named `name`, `<id>.json` as bgjobs names it (not
+/// `07.json`, which is no record of job 7).
+fn record_id(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".json")?;
+    let id = digits.parse::<u64>().ok()?;
+    (id.to_string() == digits).then_some(id)
 }
 
 fn aside_warning(path: &Path) -> Warning {

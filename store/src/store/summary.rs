@@ -13,16 +13,19 @@
 //!   never trusted to its stamp.
 //! - It is written under the lock: a listing that finds settled jobs it
 //!   lacks appends them (a later entry for a job replaces an earlier one),
-//!   and it is written anew only when it holds more dead entries (of
-//!   records changed or gone) than live, so that a workspace whose jobs
-//!   keep ending does not rewrite it whole at every listing.
+//!   and it is written anew only when its dead entries (of records changed
+//!   or gone) outnumber half its live ones, when it changed since it was
+//!   read (another listing appended to it), or when it cannot be trusted:
+//!   a workspace whose jobs keep ending does not rewrite it whole at every
+//!   listing.
 //! - It is never synced where the system names its boot: one written in an
-//!   earlier boot (which a crash of the machine may have torn) is ignored
-//!   and made anew, as is one that cannot be read to its end. Where the
-//!   boot is unknown it is synced.
+//!   earlier boot (which a crash of the machine may have torn), or by
+//!   another version of bgjobs, is ignored and made anew; one torn is used
+//!   up to the tear, then made anew. Where the boot is unknown it is
+//!   synced.
 //! - Nothing is lost with it: every fact in it is in a record too.
 //!
-//! Format: a first line `{"v":2,"boot":…}`, then for each entry a line
+//! Format: a first line `{"v":2,"bgjobs":VERSION,"boot":…}`, then for each entry a line
 //! `ID LEN MTIME BYTES SESSION` (its id, its record's stamp, the length of
 //! its text, its session as JSON) followed by the text (the job's JSON as a
 //! listing's JSON document holds it, [`super::listing::JSON_DEPTH`] deep)
@@ -139,6 +142,8 @@ impl Entry {
 #[derive(Serialize, Deserialize)]
 struct Head {
     v: u32,
+    /// The bgjobs that wrote it: another may print a job otherwise.
+    bgjobs: String,
     boot: Option<String>,
 }
 
@@ -194,6 +199,9 @@ pub(super) struct Summary {
     /// How many entries the file holds, counting those a later one for the
     /// same job replaced.
     stored: usize,
+    /// Its length as read: it is appended to only while it still has it, so
+    /// never after another listing's append (or a torn one).
+    len: u64,
 }
 
 /// How [`Summary::update`] brings the file up to date.
@@ -252,7 +260,12 @@ impl Summary {
         };
         let mut at = 0;
         let head = line(buf, &mut at).and_then(|l| serde_json::from_slice::<Head>(l).ok());
-        if !head.is_some_and(|h| h.v == VERSION && h.boot.as_deref() == boot::id()) {
+        let ours = |h: &Head| {
+            h.v == VERSION
+                && h.bgjobs == env!("CARGO_PKG_VERSION")
+                && h.boot.as_deref() == boot::id()
+        };
+        if !head.is_some_and(|h| ours(&h)) {
             return summary;
         }
         while at < buf.len() {
@@ -263,15 +276,16 @@ impl Summary {
             summary.stored += 1;
         }
         summary.trusted = true;
+        summary.len = buf.len() as u64;
         summary
     }
 
     /// How the file is to be brought up to date with `live`, the entries a
     /// listing found true (`fresh` of them new): the new ones appended, or
-    /// all written anew where it cannot be trusted or holds more dead
-    /// entries than live; `None` if it is up to date.
+    /// all written anew where it cannot be trusted or its dead entries
+    /// outnumber half its live ones; `None` if it is up to date.
     pub(super) fn update_needed(&self, live: usize, fresh: usize) -> Option<Update> {
-        let dead = self.stored.saturating_sub(live - fresh);
+        let dead = self.stored.saturating_sub(live.saturating_sub(fresh));
         if self.trusted && dead <= live / 2 {
             (fresh > 0).then_some(Update::Append)
         } else {
@@ -279,8 +293,9 @@ impl Summary {
         }
     }
 
-    /// Bring the file up to date as [`Summary::update_needed`] said. Lock
-    /// held.
+    /// Bring the file up to date as [`Summary::update_needed`] said: all
+    /// written anew instead of an append if the file changed since it was
+    /// read. Lock held.
     pub(super) fn update(
         &self,
         store: &Store,
@@ -288,12 +303,19 @@ impl Summary {
         live: &HashMap<u64, Entry>,
         fresh: &[u64],
     ) -> Result<()> {
+        let path = store.dir.join(FILE);
+        let unchanged = std::fs::metadata(&path).is_ok_and(|m| m.len() == self.len);
+        let how = match how {
+            Update::Append if !unchanged => Update::Anew,
+            how => how,
+        };
         let mut out = Vec::new();
         let mut ids: Vec<u64> = match how {
             Update::Append => fresh.to_vec(),
             Update::Anew => {
                 let head = Head {
                     v: VERSION,
+                    bgjobs: env!("CARGO_PKG_VERSION").to_string(),
                     boot: boot::id().map(str::to_string),
                 };
                 // Serialising a plain struct to a Vec cannot fail.
@@ -321,9 +343,9 @@ impl Summary {
             None => fsio::Durability::Durable,
         };
         match how {
-            // A torn append (a full disk) only ends the file early: what
-            // follows the last whole entry is ignored, and written anew.
-            Update::Append => fsio::append(&store.dir.join(FILE), &out, durability),
+            // A torn append (a full disk) ends the file early: the next
+            // listing reads the whole entries before it, and writes it anew.
+            Update::Append => fsio::append(&path, &out, durability),
             Update::Anew => fsio::write_atomic_with(&store.dir, FILE, &out, durability),
         }
     }
@@ -357,12 +379,12 @@ fn line<'a>(buf: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
     Some(&rest[..end])
 }
 
-/// Each record's stamp. Reading one is a system call a record on Linux (it
-/// comes with the directory's listing on Windows), most of a listing's
-/// time at 10,000 jobs, so a long listing is read on up to four threads.
+/// Each record's stamp. Reading one costs a system call for each record,
+/// most of a listing's time at 10,000 jobs, so a long listing reads them on
+/// up to four threads.
 pub(super) fn stamps(records: Vec<(u64, DirEntry)>) -> Vec<(u64, Option<Stamp>)> {
     let stamp = |(id, entry): &(u64, DirEntry)| {
-        let meta = entry.metadata().ok();
+        let meta = fsio::entry_metadata(entry).ok();
         (*id, meta.as_ref().and_then(Stamp::of))
     };
     let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
