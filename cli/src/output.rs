@@ -38,17 +38,15 @@ fn write_failure(e: std::io::Error) -> Failure {
 
 /// Print `value` as one JSON document on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
-    // One write(2) for the whole document, not one per line.
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut out, value)
-        .map_err(std::io::Error::from)
-        .and_then(|()| writeln!(out))
-        .and_then(|()| out.flush());
-    written.map_err(write_failure)
+    stream(|out| {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+        writeln!(out)
+    })
 }
 
-/// Write a document to stdout through `write`, in one buffered stream; an
-/// error from a closed reader is handled as for [`say`].
+/// Write a document to stdout through `write`, in one buffered stream (one
+/// write(2) for a small document, not one per line); an error from a
+/// closed reader is handled as for [`say`].
 pub fn stream(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Failure> {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     write(&mut out)

@@ -35,6 +35,14 @@ fn settle(env: &TestEnv, ids: &[u64]) {
     }
 }
 
+/// A workspace of `count` finished jobs, settled.
+fn settled(count: usize) -> (TestEnv, Vec<u64>) {
+    let env = TestEnv::new();
+    let ids = finished(&env, count);
+    settle(&env, &ids);
+    (env, ids)
+}
+
 fn summary(env: &TestEnv) -> PathBuf {
     env.store_dir().join("summary")
 }
@@ -95,9 +103,7 @@ fn status_all_prints_the_same_from_the_summary_as_from_the_records() {
 
 #[test]
 fn a_record_changed_damaged_or_removed_after_the_summary_took_it_is_read_again() {
-    let env = TestEnv::new();
-    let ids = finished(&env, 3);
-    settle(&env, &ids);
+    let (env, ids) = settled(3);
     status_all(&env);
     assert!(summary(&env).is_file());
 
@@ -133,9 +139,7 @@ fn a_record_changed_damaged_or_removed_after_the_summary_took_it_is_read_again()
 
 #[test]
 fn a_summary_from_an_earlier_boot_is_not_trusted() {
-    let env = TestEnv::new();
-    let ids = finished(&env, 2);
-    settle(&env, &ids);
+    let (env, _) = settled(2);
     status_all(&env);
     let text = std::fs::read_to_string(summary(&env)).unwrap();
     let (head, entries) = text.split_once('\n').unwrap();
@@ -175,9 +179,7 @@ fn a_summary_from_an_earlier_boot_is_not_trusted() {
 
 #[test]
 fn jobs_settled_later_are_appended_and_a_summary_mostly_dead_is_written_anew() {
-    let env = TestEnv::new();
-    let first = finished(&env, 4);
-    settle(&env, &first);
+    let (env, first) = settled(4);
     let listed = status_all(&env);
     let before = std::fs::read(summary(&env)).unwrap();
 
@@ -246,9 +248,7 @@ fn a_listing_of_one_session_from_the_summary_holds_its_jobs_only() {
 
 #[test]
 fn a_summary_torn_mid_entry_is_used_up_to_the_tear_and_written_anew() {
-    let env = TestEnv::new();
-    let ids = finished(&env, 3);
-    settle(&env, &ids);
+    let (env, _) = settled(3);
     let whole = status_all(&env);
     let text = std::fs::read(summary(&env)).unwrap();
     // As an append cut short by a full disk leaves it: the last entry's
@@ -269,9 +269,7 @@ fn a_summary_torn_mid_entry_is_used_up_to_the_tear_and_written_anew() {
 
 #[test]
 fn a_file_named_like_a_record_but_not_as_bgjobs_names_one_is_no_record() {
-    let env = TestEnv::new();
-    let ids = finished(&env, 2);
-    settle(&env, &ids);
+    let (env, ids) = settled(2);
     let stray = env
         .store_dir()
         .join("jobs")

@@ -2,7 +2,7 @@
 //! with a warning for every record that could not be read.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::DirEntry;
 use std::path::Path;
 use std::time::SystemTime;
@@ -118,17 +118,6 @@ pub const ASIDE_MARKER: &str = "jobs-aside";
 /// How many finished jobs a default listing shows.
 pub const RECENT_FINISHED: usize = 20;
 
-/// What [`Store::list_every`] works from.
-struct Every<'a> {
-    summary: Summary,
-    /// Every record's id and stamp.
-    stamps: Vec<(u64, Option<Stamp>)>,
-    /// The ids the index holds active.
-    active: &'a HashSet<u64>,
-    /// Whether a job of this session is listed.
-    wanted: &'a dyn Fn(Option<&str>) -> bool,
-}
-
 /// What a listing reads after the active jobs.
 enum Rest {
     /// Every record, with its stamp, and the summary being read.
@@ -182,8 +171,7 @@ impl Store {
             Rest::Newest(Box::new(above.chain(kept.into_iter().rev())))
         };
         let mut jobs = BTreeMap::new();
-        let active: HashSet<u64> = index.active.iter().copied().collect();
-        for id in index.active {
+        for &id in &index.active {
             if let Some(job) = self.read_listed(id, &mut warnings)? {
                 if job.status.is_active() && wanted(job.session_id.as_deref()) {
                     jobs.insert(id, Listed::Read(Box::new(job)));
@@ -192,13 +180,8 @@ impl Store {
         }
         match rest {
             Rest::Every(summary, stamps) => {
-                let every = Every {
-                    summary: summary.join(),
-                    stamps,
-                    active: &active,
-                    wanted: &wanted,
-                };
-                self.list_every(every, &mut jobs, &mut warnings)?;
+                let (summary, active) = (summary.join(), &index.active);
+                self.list_every(summary, stamps, active, &wanted, &mut jobs, &mut warnings)?;
             }
             Rest::Newest(candidates) => {
                 let mut finished = 0usize;
@@ -227,21 +210,19 @@ impl Store {
         })
     }
 
-    /// Add every job not listed yet to `jobs`: from the summary where its
-    /// record is unchanged, else from its record. Settled jobs the summary
-    /// lacks are added to it.
+    /// Add every job not listed yet to `jobs`, of the records with these
+    /// `stamps`: from the summary where its record is unchanged, else from
+    /// its record. Settled jobs the summary lacks are added to it, but for
+    /// those the index holds `active`.
     fn list_every(
         &self,
-        every: Every<'_>,
+        mut summary: Summary,
+        mut stamps: Vec<(u64, Option<Stamp>)>,
+        active: &[u64],
+        wanted: &dyn Fn(Option<&str>) -> bool,
         jobs: &mut BTreeMap<u64, Listed>,
         warnings: &mut Vec<Warning>,
     ) -> Result<()> {
-        let Every {
-            mut summary,
-            mut stamps,
-            active,
-            wanted,
-        } = every;
         // After the stamps, before the records: a record read now is at
         // least as new as its stamp says, so an entry is never newer than
         // its stamp's file.

@@ -139,12 +139,23 @@ impl Entry {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(PartialEq, Serialize, Deserialize)]
 struct Head {
     v: u32,
     /// The bgjobs that wrote it: another may print a job otherwise.
     bgjobs: String,
     boot: Option<String>,
+}
+
+impl Head {
+    /// The head this bgjobs writes in this boot, and trusts.
+    fn current() -> Self {
+        Self {
+            v: VERSION,
+            bgjobs: env!("CARGO_PKG_VERSION").to_string(),
+            boot: boot::id().map(str::to_string),
+        }
+    }
 }
 
 /// An entry's head line: `ID LEN MTIME BYTES SESSION`, the session as JSON
@@ -191,17 +202,16 @@ impl EntryHead {
 #[derive(Debug, Default)]
 pub(super) struct Summary {
     pub entries: HashMap<u64, Entry>,
-    /// Whether the file was there, made in this boot and readable to its
-    /// end: only then is it appended to.
-    trusted: bool,
+    /// The file's length as read, if it was made in this boot and is
+    /// readable to its end: only then is it appended to, and only while it
+    /// still has that length (so never after another listing's append, or
+    /// a torn one).
+    trusted_len: Option<u64>,
     /// Whether there was a file at all.
     present: bool,
     /// How many entries the file holds, counting those a later one for the
     /// same job replaced.
     stored: usize,
-    /// Its length as read: it is appended to only while it still has it, so
-    /// never after another listing's append (or a torn one).
-    len: u64,
 }
 
 /// How [`Summary::update`] brings the file up to date.
@@ -260,12 +270,7 @@ impl Summary {
         };
         let mut at = 0;
         let head = line(buf, &mut at).and_then(|l| serde_json::from_slice::<Head>(l).ok());
-        let ours = |h: &Head| {
-            h.v == VERSION
-                && h.bgjobs == env!("CARGO_PKG_VERSION")
-                && h.boot.as_deref() == boot::id()
-        };
-        if !head.is_some_and(|h| ours(&h)) {
+        if head != Some(Head::current()) {
             return summary;
         }
         while at < buf.len() {
@@ -275,8 +280,7 @@ impl Summary {
             summary.entries.insert(id, entry);
             summary.stored += 1;
         }
-        summary.trusted = true;
-        summary.len = buf.len() as u64;
+        summary.trusted_len = Some(buf.len() as u64);
         summary
     }
 
@@ -286,7 +290,7 @@ impl Summary {
     /// outnumber half its live ones; `None` if it is up to date.
     pub(super) fn update_needed(&self, live: usize, fresh: usize) -> Option<Update> {
         let dead = self.stored.saturating_sub(live.saturating_sub(fresh));
-        if self.trusted && dead <= live / 2 {
+        if self.trusted_len.is_some() && dead <= live / 2 {
             (fresh > 0).then_some(Update::Append)
         } else {
             (self.present || live > 0).then_some(Update::Anew)
@@ -304,7 +308,7 @@ impl Summary {
         fresh: &[u64],
     ) -> Result<()> {
         let path = store.dir.join(FILE);
-        let unchanged = std::fs::metadata(&path).is_ok_and(|m| m.len() == self.len);
+        let unchanged = std::fs::metadata(&path).is_ok_and(|m| Some(m.len()) == self.trusted_len);
         let how = match how {
             Update::Append if !unchanged => Update::Anew,
             how => how,
@@ -313,13 +317,8 @@ impl Summary {
         let mut ids: Vec<u64> = match how {
             Update::Append => fresh.to_vec(),
             Update::Anew => {
-                let head = Head {
-                    v: VERSION,
-                    bgjobs: env!("CARGO_PKG_VERSION").to_string(),
-                    boot: boot::id().map(str::to_string),
-                };
                 // Serialising a plain struct to a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut out, &head);
+                let _ = serde_json::to_writer(&mut out, &Head::current());
                 out.push(b'\n');
                 live.keys().copied().collect()
             }
