@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 
+use bgjobs_store::store::Locked;
 use bgjobs_store::{Job, ProcessIdentity, Status, Store};
 
 use crate::context;
@@ -36,25 +37,73 @@ pub fn start_due(store: &Store, start_notifier: bool) {
 /// recorded as this process's is returned even when admitting a later one
 /// failed, so that it is never left to be found lost.
 pub fn start_due_here(store: &Store) -> Option<Job> {
+    if store.waiting_ids().is_ok_and(|ids| ids.is_empty()) {
+        return None;
+    }
+    let successors = store
+        .with_lock(|tx| Ok(admit(tx, Starter::Here)))
+        .unwrap_or_else(|e| {
+            eprintln!("bgjobs: warning: cannot start the queued jobs that are due: {e}");
+            Successors::default()
+        });
+    successors.report(store, true)
+}
+
+/// Who starts the jobs that [`admit`] lets start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Starter {
+    /// Each gets a detached worker of its own.
+    Workers,
+    /// The first becomes the calling process's next job (a detached worker
+    /// whose job just ended); the rest get workers of their own.
+    Here,
+}
+
+/// What [`admit`] did: the jobs that ended without starting, to report once
+/// the lock is let go, and the job this process runs next.
+#[derive(Debug, Default)]
+pub struct Successors {
+    ended: Vec<Job>,
+    here: Option<Job>,
+}
+
+impl Successors {
+    /// Report the jobs that ended without starting (starting the notifier
+    /// if `start_notifier`); the job this process runs next, if any.
+    pub fn report(self, store: &Store, start_notifier: bool) -> Option<Job> {
+        for job in &self.ended {
+            notify::report(store, job.id, start_notifier);
+        }
+        self.here
+    }
+}
+
+/// Start the due jobs of `tx`'s store, the lock held: a worker that records
+/// its job's end admits the jobs it lets start in the same hold of the
+/// lock, and so the next one starts sooner. A store that cannot be written
+/// is a warning, as in [`start_due`].
+pub fn admit(tx: &Locked<'_>, starter: Starter) -> Successors {
     let here = Cell::new(None);
     let launch_or_take = |store: &Store, id: u64| -> std::io::Result<u32> {
-        if here.get().is_none() {
+        if starter == Starter::Here && here.get().is_none() {
             here.set(Some(id));
             return Ok(std::process::id());
         }
         launch(store, id)
     };
-    match store.start_due(&launch_or_take) {
-        Ok(admitted) => {
-            for job in &admitted.ended {
-                notify::report(store, job.id, true);
-            }
+    let ended = match tx.start_due(&launch_or_take) {
+        Ok(admitted) => admitted.ended,
+        Err(e) => {
+            eprintln!("bgjobs: warning: cannot start the queued jobs that are due: {e}");
+            Vec::new()
         }
-        Err(e) => eprintln!("bgjobs: warning: cannot start the queued jobs that are due: {e}"),
-    }
+    };
     let me = ProcessIdentity::current();
-    let job = store.get(here.get()?).ok()?;
-    (job.status == Status::Queued && !job.waiting && job.worker == me).then_some(job)
+    let here = here
+        .get()
+        .and_then(|id| tx.job(id).ok())
+        .filter(|job| job.status == Status::Queued && !job.waiting && job.worker == me);
+    Successors { ended, here }
 }
 
 /// [`start_due`] for the notifier's sweep, which reports nothing: its own

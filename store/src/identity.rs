@@ -28,12 +28,27 @@ impl ProcessIdentity {
     /// The identity of the running process `pid`, or `None` when there is no
     /// such process or it has already exited (a zombie counts as exited).
     pub fn of(pid: u32) -> Option<Self> {
-        platform::start_time(pid).map(|start| Self { pid, start })
+        if pid == std::process::id() {
+            return Self::current();
+        }
+        Self::read(pid)
     }
 
-    /// The identity of the calling process.
+    /// The identity of the calling process. Read once: a worker names itself
+    /// in several writes on the path from one job's end to the next one's
+    /// start, and its start time never changes. Keyed by pid, so that a
+    /// forked child never takes its parent's.
     pub fn current() -> Option<Self> {
-        Self::of(std::process::id())
+        static CURRENT: std::sync::OnceLock<Option<ProcessIdentity>> = std::sync::OnceLock::new();
+        let pid = std::process::id();
+        match *CURRENT.get_or_init(|| Self::read(pid)) {
+            Some(me) if me.pid == pid => Some(me),
+            _ => Self::read(pid),
+        }
+    }
+
+    fn read(pid: u32) -> Option<Self> {
+        platform::start_time(pid).map(|start| Self { pid, start })
     }
 
     /// Whether this exact process is still running.

@@ -18,9 +18,10 @@ use bgjobs_store::ending::{self, Ending, Exit};
 use bgjobs_store::environment::Environment;
 use bgjobs_store::log::{self, LogWriter};
 use bgjobs_store::time::Timestamp;
+use bgjobs_store::store::Locked;
 use bgjobs_store::{retention, tree, Job, ProcessIdentity, Status, Store};
 
-use crate::admission;
+use crate::admission::{self, Starter, Successors};
 use crate::context;
 use crate::failure::{Failure, Outcome};
 use crate::notify::{self, News};
@@ -67,11 +68,14 @@ pub fn run_detached(workspace: Option<PathBuf>, id: u64, admitted: bool) -> Outc
     }
     let mut reports = Vec::new();
     loop {
-        let ended = run_job(&store, job, Mode::Detached)?;
+        let (ended, successors) = run_job(&store, job, Mode::Detached)?;
         if ended.status.is_active() {
             break;
         }
-        let next = admission::start_due_here(&store);
+        let next = match successors {
+            Some(successors) => successors.report(&store, true),
+            None => admission::start_due_here(&store),
+        };
         let Some(next) = next else {
             after_end(&store, ended.id, Mode::Detached);
             break;
@@ -92,11 +96,15 @@ pub fn run_detached(workspace: Option<PathBuf>, id: u64, admitted: bool) -> Outc
 /// Run `job` to its end and return its final record; then tell the notifier
 /// (the record is written first, so the store is always ahead of the news).
 pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
-    let job = run_job(store, job, mode)?;
+    let (job, successors) = run_job(store, job, mode)?;
     if !job.status.is_active() {
         // First the jobs that this end lets start (a slot, a dependency),
         // then the news: a start costs a process spawn, a report a reply.
-        admission::start_due(store, mode == Mode::Detached);
+        let detached = mode == Mode::Detached;
+        match successors {
+            Some(successors) => drop(successors.report(store, detached)),
+            None => admission::start_due(store, detached),
+        }
         after_end(store, job.id, mode);
     }
     Ok(job)
@@ -109,11 +117,15 @@ fn after_end(store: &Store, id: u64, mode: Mode) {
     let _ = retention::auto_prune(store);
 }
 
-fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
+/// Run `job` to its end. Once its command has run, the record of its end
+/// also admits the jobs that end lets start (in the same hold of the lock,
+/// so that the next one starts sooner), and what that admission did comes
+/// back with it; a job that never ran leaves that to the caller.
+fn run_job(store: &Store, job: Job, mode: Mode) -> Result<(Job, Option<Successors>), Failure> {
     // A waiting job is started only by its admission, which names its
     // worker first (see `bgjobs_store::queue`).
     if job.status != Status::Queued || job.waiting || job.cancel_requested.is_some() {
-        return Ok(job);
+        return Ok((job, None));
     }
     // Attached: catch Ctrl-C (and SIGTERM, SIGHUP) before the command starts,
     // so that no interrupt can end us with the job recorded as running. One
@@ -173,7 +185,7 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
         // Cancelled (or lost) between being recorded and starting.
         tree.terminate(STOP_GRACE);
         let _ = child.wait();
-        return Ok(job);
+        return Ok((job, None));
     }
 
     let (mut pumps, done) = Pumps::new();
@@ -198,7 +210,17 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
     // how the job ended, and an fsync here would delay every waiter.
     pumps.drain(DRAIN_LIMIT);
     let tail = log::tail(Path::new(&job.log_path), 20, 4096);
-    record_with_patience(store, id, |j| j.record_end(&ending, tail.clone()))
+    let starter = match mode {
+        Mode::Detached => Starter::Here,
+        Mode::Attached => Starter::Workers,
+    };
+    let (job, successors) = record_with_patience(
+        store,
+        id,
+        |j| j.record_end(&ending, tail.clone()),
+        |tx| admission::admit(tx, starter),
+    )?;
+    Ok((job, Some(successors)))
 }
 
 /// The watch for the job's ready pattern, if it has one: the first match
@@ -238,13 +260,22 @@ const RECORD_PATIENCE: Duration = Duration::from_secs(600);
 /// Record the end, retrying while the store refuses writes: the worker is
 /// the only one who knows how the command ended, and while it lives the job
 /// stays `running` rather than turning `lost`. Once the fault is lifted the
-/// true end is recorded.
-fn record_with_patience(store: &Store, id: u64, f: impl Fn(&mut Job)) -> Result<Job, Failure> {
+/// true end is recorded, and `then` runs once it is, the lock still held.
+fn record_with_patience<T>(
+    store: &Store,
+    id: u64,
+    f: impl Fn(&mut Job),
+    then: impl Fn(&Locked<'_>) -> T,
+) -> Result<(Job, T), Failure> {
     let deadline = Instant::now() + RECORD_PATIENCE;
     let mut pause = Duration::from_millis(50);
     loop {
-        match store.update(id, &f) {
-            Ok(job) => return Ok(job),
+        let recorded = store.with_lock(|tx| {
+            let job = tx.apply(tx.job(id)?, &f)?;
+            Ok((job, then(tx)))
+        });
+        match recorded {
+            Ok(done) => return Ok(done),
             Err(
                 e @ (bgjobs_store::Error::Io { .. } | bgjobs_store::Error::BadStateRoot { .. }),
             ) if Instant::now() < deadline => {
@@ -299,17 +330,20 @@ fn prepare(
     }
 }
 
+/// Record that the command could not start; the admission of the jobs this
+/// end lets start is left to the caller.
 fn fail_to_start(
     store: &Store,
     id: u64,
     reason: String,
     code: Option<i32>,
-) -> Result<Job, Failure> {
-    Ok(store.update(id, |j| {
+) -> Result<(Job, Option<Successors>), Failure> {
+    let job = store.update(id, |j| {
         if j.finish(Status::Failed, Some(reason)) {
             j.exit_code = code;
         }
-    })?)
+    })?;
+    Ok((job, None))
 }
 
 /// Wait for the command's exit, an interrupt, or the timeout; on the last
