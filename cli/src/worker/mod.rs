@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use bgjobs_store::ending::{self, Ending, Exit};
 use bgjobs_store::environment::Environment;
 use bgjobs_store::log::{self, LogWriter};
-use bgjobs_store::time::Timestamp;
 use bgjobs_store::store::Locked;
+use bgjobs_store::time::Timestamp;
 use bgjobs_store::{retention, tree, Job, ProcessIdentity, Status, Store};
 
 use crate::admission::{self, Starter, Successors};
