@@ -184,3 +184,56 @@ fn stall_total(kind: &str) -> Option<u64> {
 fn stall_total(_kind: &str) -> Option<u64> {
     None
 }
+
+/// The CPU is taken for quiet once less than this share of it is busy over
+/// one window of [`QUIET_WINDOW`].
+const QUIET_SHARE: f64 = 0.15;
+const QUIET_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
+/// Longest wait for quiet: a machine busy with other work is measured busy.
+const QUIET_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Wait until the machine is quiet: the work a section leaves behind (the
+/// workers of a thousand jobs finishing, their deliveries, their prunes)
+/// must not be measured in the next. Returns how long it waited, and whether
+/// it found quiet before [`QUIET_LIMIT`]; where the CPU's busy time cannot be
+/// read, one window is waited.
+pub fn settle() -> (std::time::Duration, bool) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < QUIET_LIMIT {
+        let Some(before) = cpu_times() else {
+            std::thread::sleep(QUIET_WINDOW);
+            return (start.elapsed(), true);
+        };
+        std::thread::sleep(QUIET_WINDOW);
+        let Some(after) = cpu_times() else {
+            return (start.elapsed(), true);
+        };
+        let (busy, total) = (after.0 - before.0, after.1 - before.1);
+        if total > 0 && (busy as f64) < QUIET_SHARE * total as f64 {
+            return (start.elapsed(), true);
+        }
+    }
+    (start.elapsed(), false)
+}
+
+/// Busy and total CPU time of every core since boot, in ticks (the first
+/// line of `/proc/stat`; idle and I/O wait are not busy).
+#[cfg(target_os = "linux")]
+fn cpu_times() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = text
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some((total - idle, total))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_times() -> Option<(u64, u64)> {
+    None
+}

@@ -334,7 +334,10 @@ fn bench(options: &Options) -> Result<Report, String> {
     let idle = idle::measure(&fx, options.idle_window, options.runs)?;
     let hooks = hooks::measure(&fx, options.warmup, options.runs)?;
     let contention = time_contention(&fx, options.rounds)?;
+    let mut waits = Settled::default();
+    waits.settle("throughput");
     let throughput = throughput::measure(&fx, options.throughput_jobs, options.throughput_rounds)?;
+    waits.settle("the retention bound");
     let at_bound = bound::measure(
         &bin,
         options.bounds,
@@ -342,8 +345,10 @@ fn bench(options: &Options) -> Result<Report, String> {
         options.runs,
         options.throughput_jobs,
     )?;
+    waits.settle("job control");
     let queueing = queueing::measure(&bin, options.warmup, options.runs)?;
     let durable = durable::measure(&fx)?;
+    waits.settle("scale");
     let scale = scale::measure(&bin, options.warmup, options.runs)?;
     let pressure = pressure.stop();
 
@@ -373,6 +378,7 @@ fn bench(options: &Options) -> Result<Report, String> {
     }
     notes.extend(durable::notes(durable.as_ref()));
     notes.extend(scale::notes(options.warmup, options.runs));
+    notes.push(waits.note());
     rows.extend(latency::rows(latency, &jobs));
     rows.extend(idle::rows(idle));
     rows.extend(hooks::rows(hooks));
@@ -396,6 +402,38 @@ fn bench(options: &Options) -> Result<Report, String> {
         rows,
         notes,
     })
+}
+
+/// The waits for a quiet machine before the sections that follow work
+/// with a long tail (see [`machine::settle`]).
+#[derive(Default)]
+struct Settled {
+    waits: Vec<(&'static str, Duration, bool)>,
+}
+
+impl Settled {
+    /// Wait for quiet before `section`.
+    fn settle(&mut self, section: &'static str) {
+        let (waited, quiet) = machine::settle();
+        self.waits.push((section, waited, quiet));
+    }
+
+    /// What the waits were, for the notes.
+    fn note(&self) -> String {
+        let waits: Vec<String> = self
+            .waits
+            .iter()
+            .map(|(section, waited, quiet)| {
+                let found = if *quiet { "" } else { ", never quiet" };
+                format!("{section} {:.1} s{found}", waited.as_secs_f64())
+            })
+            .collect();
+        format!(
+            "Before each section with a long tail of work behind it, the bench waits until \
+             under 15 % of the CPU is busy over 250 ms (at most 30 s): {}.",
+            waits.join(", ")
+        )
+    }
 }
 
 /// The workspaces besides the big one (`--jobs` finished jobs) that `run -b`

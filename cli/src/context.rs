@@ -53,15 +53,34 @@ fn env_nonempty(name: &str) -> Option<String> {
 /// directory, where a relative `BGJOBS_HOME` or `BGJOBS_CONFIG` would name
 /// something else.
 pub fn pass_env(cmd: &mut std::process::Command, root: &bgjobs_store::StateRoot) {
-    cmd.env("BGJOBS_HOME", root.path());
+    cmd.envs(child_env(root));
+}
+
+/// In a worker forked from this process (see `platform::fork_worker`): what
+/// [`bgjobs`] gives a child bgjobs process, the environment of
+/// [`pass_env`] and the store's directory as its own, so that the caller's
+/// directory is not kept busy by a job.
+pub fn become_child(store: &Store) {
+    for (name, value) in child_env(store.root()) {
+        // The forked worker has one thread: nothing reads the environment
+        // while it changes.
+        std::env::set_var(name, value);
+    }
+    let _ = std::env::set_current_dir(store.dir());
+}
+
+/// The variables of [`pass_env`].
+fn child_env(root: &bgjobs_store::StateRoot) -> Vec<(&'static str, std::ffi::OsString)> {
+    let mut vars = vec![("BGJOBS_HOME", root.path().as_os_str().to_owned())];
     if let Some(config) = std::env::var_os("BGJOBS_CONFIG").filter(|c| !c.is_empty()) {
         let config = PathBuf::from(config);
         if config.is_relative() {
             if let Ok(cwd) = std::env::current_dir() {
-                cmd.env("BGJOBS_CONFIG", cwd.join(config));
+                vars.push(("BGJOBS_CONFIG", cwd.join(config).into_os_string()));
             }
         }
     }
+    vars
 }
 
 /// `bgjobs --workspace W ARGS…` — this binary, for a child bgjobs process

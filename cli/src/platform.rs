@@ -8,4 +8,6 @@ mod imp;
 #[path = "platform/windows.rs"]
 mod imp;
 
-pub use imp::{default_sigpipe, exit_code, path_for_shell, signal_of, spawn_detached};
+pub use imp::{
+    default_sigpipe, exit_code, fork_worker, path_for_shell, signal_of, spawn_detached, Forked,
+};

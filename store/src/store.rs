@@ -189,6 +189,35 @@ impl Store {
     /// when `new.key` matches an active job, return that job instead. An
     /// `after` job that does not exist is [`Error::UnknownJob`].
     pub fn create(&self, new: NewJob) -> Result<Created> {
+        self.create_owned(new, ProcessIdentity::current())
+    }
+
+    /// [`Store::create`] for a job whose worker is already running, waiting
+    /// to be handed the job (see the CLI's forked worker): it is the job's
+    /// owner from the first write, so the job needs no hand-over write. Only
+    /// for a job that is not [`held back`](Store::holds_back).
+    pub fn create_for_worker(&self, new: NewJob, worker: ProcessIdentity) -> Result<Created> {
+        if self.holds_back(&new) {
+            return Err(Error::Invalid(
+                "a job held back in its queue has no worker yet".into(),
+            ));
+        }
+        self.create_owned(new, Some(worker))
+    }
+
+    /// Whether [`Store::create`] records `new` waiting for its admission (a
+    /// background job with dependencies, or in a queue with a limit), so
+    /// that nobody starts its worker meanwhile.
+    pub fn holds_back(&self, new: &NewJob) -> bool {
+        new.background && (!new.after.is_empty() || self.config.queue_limit(&new.queue) > 0)
+    }
+
+    /// [`Store::create`] with the job owned by `owner` unless it waits.
+    fn create_owned(&self, new: NewJob, owner: Option<ProcessIdentity>) -> Result<Created> {
+        // Held back until admitted (see `queue`): no owner meanwhile. An
+        // attached job has its caller waiting on it: it counts against its
+        // queue's limit, but is never held back.
+        let waiting = self.holds_back(&new);
         let Some(command) = CommandLine::new(new.command) else {
             return Err(Error::Invalid("no command given".into()));
         };
@@ -202,11 +231,6 @@ impl Store {
             )));
         }
         let creator = ProcessIdentity::current();
-        // Held back until admitted (see `queue`): no owner meanwhile. An
-        // attached job has its caller waiting on it: it counts against its
-        // queue's limit, but is never held back.
-        let waiting =
-            new.background && (!new.after.is_empty() || self.config.queue_limit(&new.queue) > 0);
         let reason = match new.after.first() {
             Some(&id) => Some(queue::waiting_for_job(id)),
             None if waiting => Some(queue::waiting_for_slot(&new.queue)),
@@ -261,7 +285,7 @@ impl Store {
                 log_path: self.log_path(id).to_string_lossy().into_owned(),
                 output_tail: String::new(),
                 timeout_ms: new.timeout_ms,
-                worker: if waiting { None } else { creator },
+                worker: if waiting { None } else { owner },
                 process: None,
                 cancel_requested: None,
                 deliveries: Default::default(),

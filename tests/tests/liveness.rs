@@ -2,6 +2,8 @@
 //! now belongs to another process is never taken for the job's (nor signalled).
 //! A background job outlives whatever started it.
 
+use std::path::Path;
+
 use bgjobs_store::ProcessIdentity;
 use bgjobs_tests::proc::{kill, pid_alive, wait_dead};
 use bgjobs_tests::*;
@@ -172,7 +174,46 @@ fn background_worker_has_its_own_session_and_command_its_own_group() {
     assert_ne!(w.session, me.session);
     assert_eq!(c.pgrp, command, "the command leads its own process group");
     assert_eq!(c.ppid, worker, "the worker supervises the command");
+    #[cfg(target_os = "linux")]
+    {
+        // On Unix `run -b` forks the worker: it must not keep the caller's
+        // stdio (a caller capturing the output would wait for the job's end)
+        // nor its directory.
+        for fd in 0..3 {
+            let target = std::fs::read_link(format!("/proc/{worker}/fd/{fd}")).unwrap();
+            assert_eq!(target, Path::new("/dev/null"), "the worker's fd {fd}");
+        }
+        let cwd = std::fs::read_link(format!("/proc/{worker}/cwd")).unwrap();
+        assert_eq!(
+            cwd,
+            env.store_dir(),
+            "the worker runs in the store's directory"
+        );
+    }
     env.run_ok(&["cancel", &id.to_string()]);
+}
+
+/// `run -b` forks the worker before the job is recorded: one whose job is
+/// not recorded (an active job already has the key) ends at once, and only
+/// the job's own worker stays.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_forked_for_a_job_not_recorded_exits() {
+    let env = TestEnv::new();
+    let first = env.start_helper(&["--key", "k"], &["sleep", "300"]);
+    env.wait_for_status(first, &["running"]);
+    let worker = pid_field(&env.read_record(first)["worker"]["pid"]);
+    let again = env.start_helper(&["--key", "k"], &["sleep", "300"]);
+    assert_eq!(again, first, "the key names the active job");
+    let bgjobs = bgjobs_bin();
+    wait_until("only the job's worker to be left", DEADLINE, || {
+        let workers: Vec<u32> = proc::processes_with_env("BGJOBS_HOME", env.home.as_os_str())
+            .into_iter()
+            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == bgjobs))
+            .collect();
+        (workers == [worker]).then_some(())
+    });
+    env.run_ok(&["cancel", &first.to_string()]);
 }
 
 /// What session-end hooks used to do: kill the process group that started a

@@ -85,7 +85,16 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         after: args.after,
         ready_pattern: args.ready,
     };
-    let created = match store.create(new) {
+    // A job that starts at once gets its worker first, named in its record
+    // from the first write; one that waits gets its worker when admitted.
+    let forked = (background && !args.follow && !store.holds_back(&new))
+        .then(|| fork_worker(&store))
+        .flatten();
+    let created = match &forked {
+        Some((_, worker)) => store.create_for_worker(new, *worker),
+        None => store.create(new),
+    };
+    let created = match created {
         Err(bgjobs_store::Error::UnknownJob(id)) => {
             return Err(Failure::usage(format!(
                 "--after: no job {id} in this workspace"
@@ -97,7 +106,10 @@ pub fn run(workspace: Option<PathBuf>, args: RunArgs, enqueue: bool) -> Outcome 
         Created::Existing(job) => job,
         Created::New(job) if args.follow => start_orphaned(&store, job)?,
         Created::New(job) if job.waiting => start_if_due(&store, job)?,
-        Created::New(job) if background => start_background(&store, job)?,
+        Created::New(job) if background => match forked {
+            Some((worker, _)) => hand_over(&store, worker, job)?,
+            None => start_background(&store, job)?,
+        },
         Created::New(job) => return run_attached(&store, job),
     };
     if args.follow {
@@ -249,6 +261,28 @@ pub fn start_worker(workspace: Option<PathBuf>, id: u64) -> Outcome {
         _ => {}
     }
     Ok(0)
+}
+
+/// Fork the detached worker of a job about to be recorded, where this
+/// platform can (see `platform::fork_worker`); `None` to start one once it
+/// is. Called before anything starts a thread.
+fn fork_worker(store: &Store) -> Option<(platform::Forked, ProcessIdentity)> {
+    let child = store.clone();
+    let forked = platform::fork_worker(move |id| worker::run_forked(&child, id))
+        .ok()
+        .flatten()?;
+    // Dropped unidentified, it ends without a job.
+    let identity = ProcessIdentity::of(forked.pid())?;
+    Some((forked, identity))
+}
+
+/// Hand `job`, recorded as the forked worker's, to that worker. If it died
+/// since its fork, a worker is started the usual way and takes the job over.
+fn hand_over(store: &Store, worker: platform::Forked, job: Job) -> Result<Job, Failure> {
+    match worker.hand_over(job.id) {
+        Ok(()) => Ok(job),
+        Err(_) => start_background(store, job),
+    }
 }
 
 /// Start the detached worker and hand the job over to it before returning, so

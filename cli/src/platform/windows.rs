@@ -64,6 +64,26 @@ fn keep_own_stdio_private() {
     }
 }
 
+/// Windows cannot fork: its workers are always started as `bgjobs worker`.
+pub enum Forked {}
+
+impl Forked {
+    /// Never called: no value exists.
+    pub fn pid(&self) -> u32 {
+        match *self {}
+    }
+
+    /// Never called: no value exists.
+    pub fn hand_over(self, _id: u64) -> std::io::Result<()> {
+        match self {}
+    }
+}
+
+/// Windows cannot fork: `None`, and the caller starts `bgjobs worker`.
+pub fn fork_worker(_work: impl FnOnce(u64) -> i32) -> std::io::Result<Option<Forked>> {
+    Ok(None)
+}
+
 /// A job's exit code as this process's exit status: Windows keeps all 32
 /// bits (an NTSTATUS such as 0xC0000005 passes through as it was reported).
 pub fn exit_code(code: i32) -> i32 {

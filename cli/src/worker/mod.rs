@@ -58,6 +58,19 @@ enum Event {
 /// and so on while there are any.
 pub fn run_detached(workspace: Option<PathBuf>, id: u64, admitted: bool) -> Outcome {
     let store = context::open_store(workspace)?;
+    serve(&store, id, admitted)
+}
+
+/// The detached worker forked by `run -b` (see `platform::fork_worker`),
+/// handed job `id` once it was recorded as its own; its exit code.
+pub fn run_forked(store: &Store, id: u64) -> i32 {
+    context::become_child(store);
+    serve(store, id, false).unwrap_or(1)
+}
+
+/// The detached worker's life: job `id`, then the queued jobs its ends let
+/// start.
+fn serve(store: &Store, id: u64, admitted: bool) -> Outcome {
     let mut job = store.with_lock(|tx| tx.job(id))?;
     let me = ProcessIdentity::current();
     // Admitted from a queue: the admission named its worker under the lock,
@@ -68,16 +81,16 @@ pub fn run_detached(workspace: Option<PathBuf>, id: u64, admitted: bool) -> Outc
     }
     let mut reports = Vec::new();
     loop {
-        let (ended, successors) = run_job(&store, job, Mode::Detached)?;
+        let (ended, successors) = run_job(store, job, Mode::Detached)?;
         if ended.status.is_active() {
             break;
         }
         let next = match successors {
-            Some(successors) => successors.report(&store, true),
-            None => admission::start_due_here(&store),
+            Some(successors) => successors.report(store, true),
+            None => admission::start_due_here(store),
         };
         let Some(next) = next else {
-            after_end(&store, ended.id, Mode::Detached);
+            after_end(store, ended.id, Mode::Detached);
             break;
         };
         // The next job's command starts while the notifier hears of this end.
