@@ -24,17 +24,35 @@ impl Store {
 
     /// Keep the calling process's environment for job `id` (lock held, before
     /// the record is written, durably: a job must never run in another's).
-    pub(crate) fn keep_environment(&self, id: u64) -> Result<()> {
+    /// The file is synced, its directory not: the record, written next in
+    /// the same directory, syncs that directory, and so makes both names
+    /// durable at once, the environment's first.
+    ///
+    /// Jobs queued one after another mostly come from the same shell: when
+    /// `previous` (the newest waiting job) kept the very same environment,
+    /// job `id` gets a second name for that file, whose content is synced
+    /// already, and no fsync of its own.
+    pub(crate) fn keep_environment(&self, id: u64, previous: Option<u64>) -> Result<()> {
         let environment: Environment = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
         let bytes =
             serde_json::to_vec(&environment).map_err(|e| crate::Error::Invalid(e.to_string()))?;
         let path = self.environment_file(id);
+        if let Some(previous) = previous.map(|p| self.environment_file(p)) {
+            // A name left by a crash (an id given out again) is replaced below.
+            if std::fs::read(&previous).is_ok_and(|kept| kept == bytes)
+                && std::fs::hard_link(&previous, &path).is_ok()
+            {
+                return Ok(());
+            }
+        }
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let dir = path.parent().map(std::path::Path::to_path_buf);
         match (dir, name) {
-            (Some(dir), Some(name)) => fsio::write_atomic(&dir, &name, &bytes),
+            (Some(dir), Some(name)) => {
+                fsio::write_atomic_with(&dir, &name, &bytes, fsio::Durability::Ordered)
+            }
             _ => Ok(()),
         }
     }

@@ -257,7 +257,7 @@ impl Store {
             let id = index.next_id;
             index.next_id += 1;
             if waiting {
-                self.keep_environment(id)?;
+                self.keep_environment(id, index.waiting.last().copied())?;
             }
             index.active.push(id);
             if waiting {

@@ -474,6 +474,59 @@ fn a_job_that_waited_runs_in_its_creators_environment() {
     assert_eq!(log_of(&env, id), "BGJ_CREATOR=the creator's\n");
 }
 
+/// Jobs queued one after another from the same environment share one kept
+/// file (a second name for it, no write of its own); one from another
+/// environment gets its own; each runs in its creator's.
+#[test]
+fn queued_jobs_from_one_environment_share_its_kept_file() {
+    let env = TestEnv::with_config("desktop = false\n[queues]\none = 1\n");
+    let gate = env.root.join("gate");
+    let holder = env.start_helper(&["--queue", "one"], &["wait-file", &gate.to_string_lossy()]);
+    env.wait_for_status(holder, &["running"]);
+    let helper = env.helper();
+    let queue = |value: &str| {
+        let args = [
+            "run",
+            "-b",
+            "--queue",
+            "one",
+            "--",
+            &helper,
+            "env",
+            "BGJ_CREATOR",
+        ];
+        let mut run = env.bgjobs(&args);
+        run.env("BGJ_CREATOR", value);
+        let id = parse_id(&ok(run));
+        assert_eq!(env.status_of(id), "queued");
+        id
+    };
+    let (a, b, c) = (
+        queue("one shell"),
+        queue("one shell"),
+        queue("another shell"),
+    );
+    let kept = |id: u64| env.job_file(id).with_extension("environment");
+    let (ka, kb, kc) = (kept(a), kept(b), kept(c));
+    assert_eq!(std::fs::read(&ka).unwrap(), std::fs::read(&kb).unwrap());
+    assert_ne!(std::fs::read(&ka).unwrap(), std::fs::read(&kc).unwrap());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let inode = |path: &std::path::Path| std::fs::metadata(path).unwrap().ino();
+        assert_eq!(inode(&ka), inode(&kb), "the same environment is one file");
+        assert_ne!(
+            inode(&kb),
+            inode(&kc),
+            "another environment is another file"
+        );
+    }
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(log_of(&env, a), "BGJ_CREATOR=one shell\n");
+    assert_eq!(log_of(&env, b), "BGJ_CREATOR=one shell\n");
+    assert_eq!(log_of(&env, c), "BGJ_CREATOR=another shell\n");
+}
+
 /// Retention keeps a finished job that a waiting job comes after: with
 /// `keep_finished = 1`, jobs ending meanwhile do not prune it, and the
 /// waiting job starts (not skipped) once its slot frees.
