@@ -449,36 +449,11 @@ fn a_bad_queue_regex_or_dependency_is_refused_and_records_nothing() {
 
 /// A job that waited runs in its creator's environment, not in that of
 /// whoever started it (here the worker of the job that held the slot, which
-/// never had the variable).
+/// never had the variable). Jobs queued one after another from the same
+/// environment share one kept file (a second name for it, no write of its
+/// own); one from another environment gets its own.
 #[test]
 fn a_job_that_waited_runs_in_its_creators_environment() {
-    let env = TestEnv::with_config("desktop = false\n[queues]\none = 1\n");
-    let gate = env.root.join("gate");
-    let holder = env.start_helper(&["--queue", "one"], &["wait-file", &gate.to_string_lossy()]);
-    env.wait_for_status(holder, &["running"]);
-    let helper = env.helper();
-    let mut run = env.bgjobs(&[
-        "run",
-        "-b",
-        "--queue",
-        "one",
-        "--",
-        &helper,
-        "env",
-        "BGJ_CREATOR",
-    ]);
-    run.env("BGJ_CREATOR", "the creator's");
-    let id = parse_id(&ok(run));
-    assert_eq!(env.status_of(id), "queued");
-    std::fs::write(&gate, "").unwrap();
-    assert_eq!(log_of(&env, id), "BGJ_CREATOR=the creator's\n");
-}
-
-/// Jobs queued one after another from the same environment share one kept
-/// file (a second name for it, no write of its own); one from another
-/// environment gets its own; each runs in its creator's.
-#[test]
-fn queued_jobs_from_one_environment_share_its_kept_file() {
     let env = TestEnv::with_config("desktop = false\n[queues]\none = 1\n");
     let gate = env.root.join("gate");
     let holder = env.start_helper(&["--queue", "one"], &["wait-file", &gate.to_string_lossy()]);
