@@ -2,8 +2,6 @@
 //! now belongs to another process is never taken for the job's (nor signalled).
 //! A background job outlives whatever started it.
 
-use std::path::Path;
-
 use bgjobs_store::ProcessIdentity;
 use bgjobs_tests::proc::{kill, pid_alive, wait_dead};
 use bgjobs_tests::*;
@@ -181,7 +179,11 @@ fn background_worker_has_its_own_session_and_command_its_own_group() {
         // nor its directory.
         for fd in 0..3 {
             let target = std::fs::read_link(format!("/proc/{worker}/fd/{fd}")).unwrap();
-            assert_eq!(target, Path::new("/dev/null"), "the worker's fd {fd}");
+            assert_eq!(
+                target,
+                std::path::Path::new("/dev/null"),
+                "the worker's fd {fd}"
+            );
         }
         let cwd = std::fs::read_link(format!("/proc/{worker}/cwd")).unwrap();
         assert_eq!(
