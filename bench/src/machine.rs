@@ -199,6 +199,9 @@ const QUIET_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// read, one window is waited.
 pub fn settle() -> (std::time::Duration, bool) {
     let start = std::time::Instant::now();
+    // What the section before left to write back (thousands of records,
+    // workspaces removed) would make every fsync of the next one wait.
+    flush_to_disk();
     while start.elapsed() < QUIET_LIMIT {
         let Some(before) = cpu_times() else {
             std::thread::sleep(QUIET_WINDOW);
@@ -216,8 +219,19 @@ pub fn settle() -> (std::time::Duration, bool) {
     (start.elapsed(), false)
 }
 
+/// Write every file system's dirty data to disk (`sync`), where there is
+/// such a command.
+#[cfg(unix)]
+fn flush_to_disk() {
+    let _ = std::process::Command::new("sync").status();
+}
+
+#[cfg(not(unix))]
+fn flush_to_disk() {}
+
 /// Busy and total CPU time of every core since boot, in ticks (the first
-/// line of `/proc/stat`; idle and I/O wait are not busy).
+/// line of `/proc/stat`; idle is not busy, I/O wait is: a disk still
+/// writing back is no quiet machine).
 #[cfg(target_os = "linux")]
 fn cpu_times() -> Option<(u64, u64)> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
@@ -229,7 +243,7 @@ fn cpu_times() -> Option<(u64, u64)> {
         .filter_map(|t| t.parse().ok())
         .collect();
     let total: u64 = ticks.iter().take(8).sum();
-    let idle = ticks.get(3)? + ticks.get(4)?;
+    let idle = *ticks.get(3)?;
     Some((total - idle, total))
 }
 

@@ -429,8 +429,9 @@ impl Settled {
             })
             .collect();
         format!(
-            "Before each section with a long tail of work behind it, the bench waits until \
-             under 15 % of the CPU is busy over 250 ms (at most 30 s): {}.",
+            "Before each section with a long tail of work behind it, the bench writes the \
+             dirty data back (`sync`), then waits until under 15 % of the CPU is busy or \
+             waiting for I/O over 250 ms (at most 30 s): {}.",
             waits.join(", ")
         )
     }
