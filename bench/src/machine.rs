@@ -187,10 +187,10 @@ fn stall_total(_kind: &str) -> Option<u64> {
 
 /// The CPU is taken for quiet once less than this share of it is busy over
 /// one window of [`QUIET_WINDOW`].
-const QUIET_SHARE: f64 = 0.15;
-const QUIET_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
+pub const QUIET_SHARE: f64 = 0.15;
+pub const QUIET_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
 /// Longest wait for quiet: a machine busy with other work is measured busy.
-const QUIET_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const QUIET_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Wait until the machine is quiet: the work a section leaves behind (the
 /// workers of a thousand jobs finishing, their deliveries, their prunes)

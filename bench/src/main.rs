@@ -430,8 +430,11 @@ impl Settled {
             .collect();
         format!(
             "Before each section with a long tail of work behind it, the bench writes the \
-             dirty data back (`sync`), then waits until under 15 % of the CPU is busy or \
-             waiting for I/O over 250 ms (at most 30 s): {}.",
+             dirty data back (`sync`), then waits until under {:.0} % of the CPU is busy or \
+             waiting for I/O over {} ms (at most {} s): {}.",
+            machine::QUIET_SHARE * 100.0,
+            machine::QUIET_WINDOW.as_millis(),
+            machine::QUIET_LIMIT.as_secs(),
             waits.join(", ")
         )
     }

@@ -194,14 +194,10 @@ impl Store {
 
     /// [`Store::create`] for a job whose worker is already running, waiting
     /// to be handed the job (see the CLI's forked worker): it is the job's
-    /// owner from the first write, so the job needs no hand-over write. Only
-    /// for a job that is not [`held back`](Store::holds_back).
+    /// owner from the first write, so the job needs no hand-over write. A
+    /// job [held back](Store::holds_back) is recorded with no owner, as by
+    /// [`Store::create`].
     pub fn create_for_worker(&self, new: NewJob, worker: ProcessIdentity) -> Result<Created> {
-        if self.holds_back(&new) {
-            return Err(Error::Invalid(
-                "a job held back in its queue has no worker yet".into(),
-            ));
-        }
         self.create_owned(new, Some(worker))
     }
 
