@@ -1,10 +1,33 @@
 //! Linux: `/proc/<pid>/stat`, field 22 (start time in clock ticks since boot).
 
+use std::io::Read;
+
 /// Fields after the `(comm)` field, which may itself hold spaces and parens.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc(&format!("/proc/{pid}/stat"))?;
     let rest = &stat[stat.rfind(')')? + 1..];
     Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// A `/proc` file, in as few reads as it takes. Such a file reports no size,
+/// so `read_to_string` starts with a tiny buffer and reads it in several
+/// pieces, and the kernel renders the whole file again for each (for `stat`,
+/// walking the process's memory map): a read that leaves room in the buffer
+/// has had all there is.
+fn read_proc(path: &str) -> Option<String> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0; 1024];
+    let mut len = 0;
+    loop {
+        let n = file.read(&mut buf[len..]).ok()?;
+        len += n;
+        if n == 0 || len < buf.len() {
+            break;
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
 }
 
 /// Start time of `pid`, `None` if it does not exist or is a zombie.
@@ -24,9 +47,7 @@ pub fn parent_pid(pid: u32) -> Option<u32> {
 
 /// The executable name of `pid` (`comm`).
 pub fn name(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim_end().to_string())
+    read_proc(&format!("/proc/{pid}/comm")).map(|s| s.trim_end().to_string())
 }
 
 /// Direct children of `pid`.
