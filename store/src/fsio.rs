@@ -18,6 +18,8 @@ mod platform;
 #[path = "fsio/windows.rs"]
 mod platform;
 
+pub mod deferred;
+
 pub use platform::{create_private_dir_all, open_private, owner_only, sync_dir};
 
 /// Name of the temp file used by [`write_atomic`] in each directory.
@@ -155,7 +157,9 @@ impl Staged {
             Durability::Ordered => self.file.sync_data().at("cannot sync", &self.tmp)?,
             Durability::Volatile => {}
         }
+        let old = deferred::before_replace(&self.dest);
         platform::replace(&self.tmp, &self.dest).at("cannot replace", &self.dest)?;
+        deferred::after_replace(old);
         if durability == Durability::Durable {
             let dir = parent_dir(&self.dest);
             platform::sync_dir(dir).at("cannot sync directory", dir)?;

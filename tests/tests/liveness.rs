@@ -191,6 +191,16 @@ fn background_worker_has_its_own_session_and_command_its_own_group() {
             env.store_dir(),
             "the worker runs in the store's directory"
         );
+        // It holds the files its job's start replaced (the index `run -b`
+        // replaced, the record it replaced itself) only until the command
+        // runs: none is left for the job's whole life.
+        let held: Vec<_> = std::fs::read_dir(format!("/proc/{worker}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter(|target| target.to_string_lossy().ends_with(" (deleted)"))
+            .collect();
+        assert!(held.is_empty(), "the running worker holds {held:?}");
     }
     env.run_ok(&["cancel", &id.to_string()]);
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use bgjobs_store::{Created, Job, NewJob, ProcessIdentity, Status, Store};
+use bgjobs_store::{fsio, Created, Job, NewJob, ProcessIdentity, Status, Store};
 
 use crate::admission;
 use crate::args::RunArgs;
@@ -268,9 +268,17 @@ pub fn start_worker(workspace: Option<PathBuf>, id: u64) -> Outcome {
 /// is. Called before anything starts a thread.
 fn fork_worker(store: &Store) -> Option<(platform::Forked, ProcessIdentity)> {
     let child = store.clone();
-    let forked = platform::fork_worker(move |id| worker::run_forked(&child, id))
-        .ok()
-        .flatten()?;
+    // The creation replaces the index: the copy keeps the old one open, so
+    // that freeing it is the worker's wait, not this command's.
+    let index = store.open_index();
+    let forked = platform::fork_worker(move |id| {
+        if let Some(index) = index {
+            fsio::deferred::keep(index);
+        }
+        worker::run_forked(&child, id)
+    })
+    .ok()
+    .flatten()?;
     // Dropped unidentified, it ends without a job.
     let identity = ProcessIdentity::of(forked.pid())?;
     Some((forked, identity))

@@ -19,7 +19,7 @@ use bgjobs_store::environment::Environment;
 use bgjobs_store::log::{self, LogWriter};
 use bgjobs_store::store::Locked;
 use bgjobs_store::time::Timestamp;
-use bgjobs_store::{retention, tree, Job, ProcessIdentity, Status, Store};
+use bgjobs_store::{fsio, retention, tree, Job, ProcessIdentity, Status, Store};
 
 use crate::admission::{self, Starter, Successors};
 use crate::context;
@@ -71,6 +71,8 @@ pub fn run_forked(store: &Store, id: u64) -> i32 {
 /// The detached worker's life: job `id`, then the queued jobs its ends let
 /// start.
 fn serve(store: &Store, id: u64, admitted: bool) -> Outcome {
+    // Freeing the files this worker replaces waits until nobody waits on it.
+    fsio::deferred::defer();
     let mut job = store.with_lock(|tx| tx.job(id))?;
     let me = ProcessIdentity::current();
     // Admitted from a queue: the admission named its worker under the lock,
@@ -127,6 +129,7 @@ pub fn execute(store: &Store, job: Job, mode: Mode) -> Result<Job, Failure> {
 /// report: whoever waits is told first).
 fn after_end(store: &Store, id: u64, mode: Mode) {
     notify::report(store, id, mode == Mode::Detached);
+    fsio::deferred::release();
     let _ = retention::auto_prune(store);
 }
 
@@ -194,6 +197,8 @@ fn run_job(store: &Store, job: Job, mode: Mode) -> Result<(Job, Option<Successor
             j.worker = me;
         }
     })?;
+    // The command runs: what its start replaced may be freed.
+    fsio::deferred::release();
     if job.status != Status::Running || job.cancel_requested.is_some() {
         // Cancelled (or lost) between being recorded and starting.
         tree.terminate(STOP_GRACE);

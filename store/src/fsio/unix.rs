@@ -23,6 +23,12 @@ pub fn replace(src: &Path, dest: &Path) -> io::Result<()> {
     std::fs::rename(src, dest)
 }
 
+/// `path` opened to keep its file in use across a replace (see
+/// [`super::deferred`]); `None` when there is none.
+pub fn open_to_keep(path: &Path) -> Option<File> {
+    File::open(path).ok()
+}
+
 /// Make a rename inside `dir` durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -34,6 +34,12 @@ pub fn replace(src: &Path, dest: &Path) -> io::Result<()> {
     }
 }
 
+/// Never: a handle open on the destination would make its replace fail
+/// (see [`super::deferred`]).
+pub fn open_to_keep(_path: &Path) -> Option<File> {
+    None
+}
+
 /// NTFS journals the rename itself; a directory cannot be fsynced through std.
 pub fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())

@@ -105,6 +105,13 @@ impl Store {
         Ok((of(index.untold), of(index.ready_untold)))
     }
 
+    /// `index.json` opened, for a worker forked before a job's creation
+    /// replaces it to keep the old one in use until it has started the job
+    /// (see [`fsio::deferred`]): the replace then frees nothing.
+    pub fn open_index(&self) -> Option<std::fs::File> {
+        std::fs::File::open(self.dir.join("index.json")).ok()
+    }
+
     /// Jobs held back by their queue or their `after` jobs (a superset).
     pub fn waiting_ids(&self) -> Result<Vec<u64>> {
         Ok(self.index()?.waiting)
