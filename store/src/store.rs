@@ -259,6 +259,13 @@ impl Store {
             if waiting {
                 index.waiting.push(id);
             }
+            let foreground = tx.foreground_list(&mut index)?;
+            if let (false, Some(session)) = (new.background, &new.session_id) {
+                foreground.push(index::Untold {
+                    id,
+                    session: session.clone(),
+                });
+            }
             tx.write_index(index, fsio::Durability::Durable)?;
             let job = Job {
                 v: SCHEMA_VERSION,

@@ -155,3 +155,52 @@ fn session_end_keeps_background_jobs_and_the_last_job_ends_the_broker() {
         "the broker's directory was not removed"
     );
 }
+
+/// The index names each active foreground job with its session, so that a
+/// session's end reads only its own; one written by a bgjobs from before
+/// that list (no `foreground`) still gets every foreground job stopped.
+#[test]
+fn session_end_finds_its_foreground_jobs_with_or_without_the_index_list() {
+    let env = TestEnv::with_config(CONFIG);
+    let helper = env.helper();
+    let foreground_of = |session: &str| -> Vec<u64> {
+        env.read_index()["foreground"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|u| u["session"] == session)
+            .filter_map(|u| u["id"].as_u64())
+            .collect()
+    };
+    for (session, drop_list) in [("A", false), ("B", true)] {
+        let mut run = env.bgjobs(&["run", "--session", session, "--", &helper, "tree", "1"]);
+        run.stdout(Stdio::null()).stderr(Stdio::null());
+        let run = env.spawn_tracked(run);
+        let id = wait_until("the foreground job to be recorded", DEADLINE, || {
+            env.record_ids()
+                .into_iter()
+                .find(|&id| env.read_record(id)["session_id"] == session)
+        });
+        env.wait_for_status(id, &["running"]);
+        let tree = tree_pids(&env, id);
+        assert_eq!(foreground_of(session), [id], "{}", env.read_index());
+        if drop_list {
+            let mut index = env.read_index();
+            index.as_object_mut().unwrap().remove("foreground");
+            env.write_index(&index);
+        }
+        let end = hook_event(&env, session, "SessionEnd", json!({"reason": "other"}));
+        let payload = env.root.join(format!("end-{session}.json"));
+        std::fs::write(&payload, end).unwrap();
+        let mut cmd = env.bgjobs(&["hook"]);
+        cmd.stdin(std::fs::File::open(&payload).unwrap());
+        let out = output(cmd);
+        assert_eq!(out.status.code(), Some(0), "SessionEnd: {}", stderr(&out));
+        for &pid in &tree {
+            wait_dead(pid, "a process of the foreground job");
+        }
+        env.wait_cancelled_by_session_end(id);
+        let _ = env.take_child(run).wait();
+        assert!(foreground_of(session).is_empty(), "{}", env.read_index());
+    }
+}

@@ -49,6 +49,12 @@ pub(crate) struct Index {
     /// Running jobs whose owning session has not been told they are ready.
     #[serde(default)]
     pub ready_untold: Vec<Untold>,
+    /// Active foreground jobs with their owning session, so that a
+    /// session's end finds its own without reading the others' records.
+    /// `None` in an index written by a bgjobs from before the list (filled
+    /// in by the next write; until then readers read every active record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreground: Option<Vec<Untold>>,
     /// The boot of the machine this index was written in (see the module).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot: Option<String>,
@@ -72,6 +78,7 @@ pub(super) struct Membership {
     waiting: bool,
     ready_undelivered: bool,
     ready_untold: bool,
+    foreground: bool,
 }
 
 /// An entry of the index's `untold` list.
@@ -110,6 +117,17 @@ impl Store {
     /// (see [`fsio::deferred`]): the replace then frees nothing.
     pub fn open_index(&self) -> Option<std::fs::File> {
         std::fs::File::open(self.dir.join("index.json")).ok()
+    }
+
+    /// The active foreground jobs of `session` (a superset), or `None` when
+    /// the index does not know them yet: read every active job then.
+    pub fn foreground_ids(&self, session: &str) -> Result<Option<Vec<u64>>> {
+        Ok(self.index()?.foreground.map(|list| {
+            list.into_iter()
+                .filter(|u| u.session == session)
+                .map(|u| u.id)
+                .collect()
+        }))
     }
 
     /// Jobs held back by their queue or their `after` jobs (a superset).
@@ -154,7 +172,27 @@ impl Locked<'_> {
             waiting: job.waiting && job.status.is_active(),
             ready_undelivered: job.ready_undelivered(),
             ready_untold: job.ready_untold(),
+            foreground: job.status.is_active() && !job.background,
         }
+    }
+
+    /// The index's `foreground` list, filled in from the active records
+    /// first if the index was written without one.
+    pub(super) fn foreground_list<'i>(&self, index: &'i mut Index) -> Result<&'i mut Vec<Untold>> {
+        if index.foreground.is_none() {
+            let mut list = Vec::new();
+            for &id in &index.active {
+                if let Ok(Some(job)) = self.job_opt(id) {
+                    if let (true, Some(session)) =
+                        (self.index_membership(&job).foreground, job.session_id)
+                    {
+                        list.push(Untold { id, session });
+                    }
+                }
+            }
+            index.foreground = Some(list);
+        }
+        Ok(index.foreground.get_or_insert_with(Vec::new))
     }
 
     /// Bring the index in line with `job` (see [`Membership`]), only adding
@@ -202,6 +240,7 @@ impl Locked<'_> {
             };
         set_session(&mut index.untold, member.untold);
         set_session(&mut index.ready_untold, member.ready_untold);
+        set_session(self.foreground_list(&mut index)?, member.foreground);
         if index != before {
             // Added entries must survive a crash (the index is a superset of
             // what records say); a removed one that comes back after a crash
@@ -242,6 +281,7 @@ impl Locked<'_> {
         let mut waiting = Vec::new();
         let mut ready_undelivered = Vec::new();
         let mut ready_untold = Vec::new();
+        let mut foreground = Vec::new();
         for entry in std::fs::read_dir(&self.store.jobs)
             .at("cannot read", &self.store.jobs)?
             .flatten()
@@ -269,6 +309,12 @@ impl Locked<'_> {
                         session: session.clone(),
                     });
                 }
+                if let (true, Some(session)) = (member.foreground, &job.session_id) {
+                    foreground.push(Untold {
+                        id,
+                        session: session.clone(),
+                    });
+                }
                 if job.status.is_active() {
                     active.push(id);
                 } else {
@@ -290,6 +336,7 @@ impl Locked<'_> {
             waiting,
             ready_undelivered,
             ready_untold,
+            foreground: Some(foreground),
             boot: None,
         };
         self.write_index(index, fsio::Durability::Durable)
