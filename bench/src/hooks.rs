@@ -12,7 +12,8 @@
 //! realistic size.
 //!
 //! Each event is timed in its common case:
-//! - SessionStart (`source: startup`): records the session.
+//! - SessionStart (`source: startup`): records the session, a new one per
+//!   sample (Claude Code gives each session it starts a new id).
 //! - UserPromptSubmit with nothing to tell: the path taken on almost every
 //!   prompt.
 //! - PostToolUse with one finished job to tell: before each sample (untimed)
@@ -99,6 +100,7 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
     };
     let prompt = event(&ws, SESSION, "UserPromptSubmit", json!({ "prompt": "x" }));
     let ended = Cell::new(0u32);
+    let started = Cell::new(0u32);
     let bash = |background: bool| {
         event(
             &ws,
@@ -124,7 +126,15 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
     let mut probes = [
         Probe::new("hook floor", floor(&prompt)),
         Probe::new("SessionStart", || {
-            let start = event(&ws, SESSION, "SessionStart", json!({ "source": "startup" }));
+            // Claude Code starts every session (`startup`) under a new id.
+            started.set(started.get() + 1);
+            let session = format!("bench-start-{}", started.get());
+            let start = event(
+                &ws,
+                &session,
+                "SessionStart",
+                json!({ "source": "startup" }),
+            );
             hook(&start).map(|(took, _)| took)
         }),
         Probe::new("UserPromptSubmit", || {
@@ -430,7 +440,8 @@ pub fn notes(warmup: usize, runs: usize) -> Vec<String> {
          workspace of their own holding {} finished jobs and {RUNNING} running \
          background jobs of session `{SESSION}` (the bench in a sleep mode, cancelled \
          afterwards). Wall time from spawn to exit with the event JSON written to stdin, \
-         `CLAUDE_PROJECT_DIR` set to the workspace. PostToolUse: before each sample \
+         `CLAUDE_PROJECT_DIR` set to the workspace. SessionStart: a new session per \
+         sample, as Claude Code starts each. PostToolUse: before each sample \
          (untimed) one finished job of `{SESSION}` is recorded through the store with \
          `told_at` unset; the hook's stdout is checked to tell it. SessionEnd: a fresh \
          session per sample, started by an untimed SessionStart, with no foreground jobs.",

@@ -90,11 +90,13 @@ usage: cargo run --release -p bgjobs-bench -- [--runs N] [--json PATH] [--quick]
                1000); `run -b` and `status` are also timed in an empty one
                and one of 1,000 (or N/10 when N <= 1,000)
   --rounds N   contention rounds (default 5; --quick 2)
-  --only job-control | durable-writes | scale
+  --only job-control | durable-writes | scale | hooks | wait | throughput
                measure only the job-control rows (queue slot → start, ready
                line → wait --ready, a full queue), only the durable writes
-               of one job (strace), or only `run -b` and `status` with
-               100,000 finished jobs against 1,000, for iterating on them
+               of one job (strace), only `run -b` and `status` with
+               100,000 finished jobs against 1,000, only the hook events,
+               only command end → `wait` (in an empty workspace) or only
+               throughput, for iterating on them
 
 The private state root is made under the temp directory ($TMPDIR), so its file
 system decides the cost of every fsync; TMPDIR=/dev/shm takes fsync out of the
@@ -102,6 +104,17 @@ picture for an A/B comparison.
 
 Exit status: 0 when the report was produced (met or missed targets alike),
 1 when the bench itself failed, 2 for a usage error.";
+
+/// A section measured on its own (`--only`).
+#[derive(Debug, Clone, Copy)]
+enum Only {
+    JobControl,
+    DurableWrites,
+    Scale,
+    Hooks,
+    Wait,
+    Throughput,
+}
 
 /// The command line.
 #[derive(Debug)]
@@ -119,12 +132,8 @@ struct Options {
     bounds: &'static [usize],
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
-    /// `--only job-control`.
-    only_job_control: bool,
-    /// `--only durable-writes`.
-    only_durable: bool,
-    /// `--only scale`.
-    only_scale: bool,
+    /// `--only SECTION`: that section alone.
+    only: Option<Only>,
     /// The arguments as given, for the report.
     given: Vec<String>,
 }
@@ -134,9 +143,7 @@ impl Options {
         let mut quick = false;
         let (mut runs, mut jobs, mut rounds, mut json) = (None, None, None, None);
         let mut markdown = None;
-        let mut only_job_control = false;
-        let mut only_durable = false;
-        let mut only_scale = false;
+        let mut only = None;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = |name: &str| {
@@ -155,12 +162,17 @@ impl Options {
                 "--rounds" => rounds = Some(count("--rounds", value("--rounds")?)?),
                 "--json" => json = Some(PathBuf::from(value("--json")?)),
                 "--markdown" => markdown = Some(PathBuf::from(value("--markdown")?)),
-                "--only" => match value("--only")?.as_str() {
-                    "job-control" => only_job_control = true,
-                    "durable-writes" => only_durable = true,
-                    "scale" => only_scale = true,
-                    other => return Err(format!("--only: unknown metric {other:?}")),
-                },
+                "--only" => {
+                    only = Some(match value("--only")?.as_str() {
+                        "job-control" => Only::JobControl,
+                        "durable-writes" => Only::DurableWrites,
+                        "scale" => Only::Scale,
+                        "hooks" => Only::Hooks,
+                        "wait" => Only::Wait,
+                        "throughput" => Only::Throughput,
+                        other => return Err(format!("--only: unknown metric {other:?}")),
+                    })
+                }
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -179,9 +191,7 @@ impl Options {
             },
             json,
             markdown,
-            only_job_control,
-            only_durable,
-            only_scale,
+            only,
             given: args.to_vec(),
         })
     }
@@ -267,25 +277,51 @@ fn bench(options: &Options) -> Result<Report, String> {
     let bin = build_release()?;
     let fx = Fixture::create(bin.clone())?;
     let machine = Machine::detect(fx.dir());
-    if options.only_job_control || options.only_durable || options.only_scale {
+    if let Some(only) = options.only {
         let pressure = PressureClock::start();
-        let (notes, rows) = if options.only_scale {
-            let scale = scale::measure(&bin, options.warmup, options.runs)?;
-            (
-                scale::notes(options.warmup, options.runs),
-                scale::rows(scale),
-            )
-        } else if options.only_durable {
-            start_notifier(&fx)?;
-            let durable = durable::measure(&fx)?;
-            (durable::notes(durable.as_ref()), durable::rows(durable))
-        } else {
-            let queueing = queueing::measure(&bin, options.warmup, options.runs)?;
-            let notes = match queueing {
-                Some(_) => queueing::notes(options.warmup, options.runs),
-                None => vec!["Job control: not measured on this platform.".into()],
-            };
-            (notes, queueing::rows(queueing))
+        let (notes, rows) = match only {
+            Only::Scale => {
+                let scale = scale::measure(&bin, options.warmup, options.runs)?;
+                (
+                    scale::notes(options.warmup, options.runs),
+                    scale::rows(scale),
+                )
+            }
+            Only::DurableWrites => {
+                start_notifier(&fx)?;
+                let durable = durable::measure(&fx)?;
+                (durable::notes(durable.as_ref()), durable::rows(durable))
+            }
+            Only::Hooks => {
+                start_notifier(&fx)?;
+                let hooks = hooks::measure(&fx, options.warmup, options.runs)?;
+                (
+                    hooks::notes(options.warmup, options.runs),
+                    hooks::rows(hooks),
+                )
+            }
+            Only::Wait => {
+                start_notifier(&fx)?;
+                let latency = latency::measure(&fx, options.warmup, options.runs)?;
+                (
+                    latency::notes(latency.as_ref(), options.warmup, options.runs),
+                    latency::rows(latency, "0"),
+                )
+            }
+            Only::Throughput => {
+                start_notifier(&fx)?;
+                let throughput =
+                    throughput::measure(&fx, options.throughput_jobs, options.throughput_rounds)?;
+                (throughput::notes(&throughput), throughput::rows(throughput))
+            }
+            Only::JobControl => {
+                let queueing = queueing::measure(&bin, options.warmup, options.runs)?;
+                let notes = match queueing {
+                    Some(_) => queueing::notes(options.warmup, options.runs),
+                    None => vec!["Job control: not measured on this platform.".into()],
+                };
+                (notes, queueing::rows(queueing))
+            }
         };
         return Ok(Report {
             machine,
