@@ -99,6 +99,8 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
         Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
     };
     let prompt = event(&ws, SESSION, "UserPromptSubmit", json!({ "prompt": "x" }));
+    let startup =
+        |session: &str| event(&ws, session, "SessionStart", json!({ "source": "startup" }));
     let ended = Cell::new(0u32);
     let started = Cell::new(0u32);
     let bash = |background: bool| {
@@ -128,13 +130,7 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
         Probe::new("SessionStart", || {
             // Claude Code starts every session (`startup`) under a new id.
             started.set(started.get() + 1);
-            let session = format!("bench-start-{}", started.get());
-            let start = event(
-                &ws,
-                &session,
-                "SessionStart",
-                json!({ "source": "startup" }),
-            );
+            let start = startup(&format!("bench-start-{}", started.get()));
             hook(&start).map(|(took, _)| took)
         }),
         Probe::new("UserPromptSubmit", || {
@@ -168,13 +164,7 @@ pub fn measure(fx: &Fixture, warmup: usize, runs: usize) -> Result<Hooks, String
         Probe::new("SessionEnd", || {
             ended.set(ended.get() + 1);
             let session = format!("bench-end-{}", ended.get());
-            let start = event(
-                &ws,
-                &session,
-                "SessionStart",
-                json!({ "source": "startup" }),
-            );
-            hook(&start)?;
+            hook(&startup(&session))?;
             let end = event(&ws, &session, "SessionEnd", json!({ "reason": "other" }));
             hook(&end).map(|(took, _)| took)
         }),

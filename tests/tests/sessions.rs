@@ -43,6 +43,17 @@ fn start_claude(env: &TestEnv, session: &str) -> u32 {
     pid
 }
 
+/// Run the SessionEnd hook of `session`, which must succeed.
+fn session_end(env: &TestEnv, session: &str) {
+    let end = hook_event(env, session, "SessionEnd", json!({"reason": "other"}));
+    let payload = env.root.join(format!("end-{session}.json"));
+    std::fs::write(&payload, end).unwrap();
+    let mut cmd = env.bgjobs(&["hook"]);
+    cmd.stdin(std::fs::File::open(&payload).unwrap());
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(0), "SessionEnd: {}", stderr(&out));
+}
+
 /// A job whose command is `e2e-helper tree 1` (two processes): their pids.
 fn tree_pids(env: &TestEnv, id: u64) -> Vec<u32> {
     wait_until("two processes in the job's tree", DEADLINE, || {
@@ -112,13 +123,7 @@ fn session_end_keeps_background_jobs_and_the_last_job_ends_the_broker() {
     ]);
 
     // SessionEnd: the foreground tree ends, recorded cancelled.
-    let end = hook_event(&env, "S", "SessionEnd", json!({"reason": "other"}));
-    let payload = env.root.join("end.json");
-    std::fs::write(&payload, end).unwrap();
-    let mut cmd = env.bgjobs(&["hook"]);
-    cmd.stdin(std::fs::File::open(&payload).unwrap());
-    let out = output(cmd);
-    assert_eq!(out.status.code(), Some(0), "SessionEnd: {}", stderr(&out));
+    session_end(&env, "S");
     for &pid in &fg_tree {
         wait_dead(pid, "a process of the foreground job");
     }
@@ -189,13 +194,7 @@ fn session_end_finds_its_foreground_jobs_with_or_without_the_index_list() {
             index.as_object_mut().unwrap().remove("foreground");
             env.write_index(&index);
         }
-        let end = hook_event(&env, session, "SessionEnd", json!({"reason": "other"}));
-        let payload = env.root.join(format!("end-{session}.json"));
-        std::fs::write(&payload, end).unwrap();
-        let mut cmd = env.bgjobs(&["hook"]);
-        cmd.stdin(std::fs::File::open(&payload).unwrap());
-        let out = output(cmd);
-        assert_eq!(out.status.code(), Some(0), "SessionEnd: {}", stderr(&out));
+        session_end(&env, session);
         for &pid in &tree {
             wait_dead(pid, "a process of the foreground job");
         }
