@@ -41,13 +41,19 @@ pub fn keep(file: File) {
     lock().push(file);
 }
 
+/// The file at `path`, opened for [`keep`]: `None` where there is none, or
+/// where the platform cannot keep a file open across its replacement.
+pub fn open_to_keep(path: &Path) -> Option<File> {
+    super::platform::open_to_keep(path)
+}
+
 /// Before a replace of `dest`: the old file, opened, when freeing is
 /// deferred.
 pub(super) fn before_replace(dest: &Path) -> Option<File> {
     if !DEFERRING.load(Ordering::Relaxed) {
         return None;
     }
-    super::platform::open_to_keep(dest)
+    open_to_keep(dest)
 }
 
 /// After the replace: hold what [`before_replace`] opened.

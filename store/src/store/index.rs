@@ -116,7 +116,7 @@ impl Store {
     /// replaces it to keep the old one in use until it has started the job
     /// (see [`fsio::deferred`]): the replace then frees nothing.
     pub fn open_index(&self) -> Option<std::fs::File> {
-        std::fs::File::open(self.dir.join("index.json")).ok()
+        fsio::deferred::open_to_keep(&self.dir.join("index.json"))
     }
 
     /// The active foreground jobs of `session` (a superset), or `None` when
