@@ -259,7 +259,7 @@ impl Store {
             if waiting {
                 index.waiting.push(id);
             }
-            let foreground = tx.foreground_list(&mut index)?;
+            let foreground = tx.foreground_list(&mut index);
             if let (false, Some(session)) = (new.background, &new.session_id) {
                 foreground.push(index::Untold {
                     id,

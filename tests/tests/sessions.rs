@@ -182,6 +182,7 @@ fn session_end_finds_its_foreground_jobs_with_or_without_the_index_list() {
         run.stdout(Stdio::null()).stderr(Stdio::null());
         let run = env.spawn_tracked(run);
         let id = wait_until("the foreground job to be recorded", DEADLINE, || {
+            env.workspace_dirs().first()?; // the first `run` may not have made it yet
             env.record_ids()
                 .into_iter()
                 .find(|&id| env.read_record(id)["session_id"] == session)

@@ -178,7 +178,7 @@ impl Locked<'_> {
 
     /// The index's `foreground` list, filled in from the active records
     /// first if the index was written without one.
-    pub(super) fn foreground_list<'i>(&self, index: &'i mut Index) -> Result<&'i mut Vec<Untold>> {
+    pub(super) fn foreground_list<'i>(&self, index: &'i mut Index) -> &'i mut Vec<Untold> {
         if index.foreground.is_none() {
             let mut list = Vec::new();
             for &id in &index.active {
@@ -192,7 +192,7 @@ impl Locked<'_> {
             }
             index.foreground = Some(list);
         }
-        Ok(index.foreground.get_or_insert_with(Vec::new))
+        index.foreground.get_or_insert_with(Vec::new)
     }
 
     /// Bring the index in line with `job` (see [`Membership`]), only adding
@@ -240,7 +240,7 @@ impl Locked<'_> {
             };
         set_session(&mut index.untold, member.untold);
         set_session(&mut index.ready_untold, member.ready_untold);
-        set_session(self.foreground_list(&mut index)?, member.foreground);
+        set_session(self.foreground_list(&mut index), member.foreground);
         if index != before {
             // Added entries must survive a crash (the index is a superset of
             // what records say); a removed one that comes back after a crash
