@@ -11,8 +11,22 @@ use crate::failure::Failure;
 /// The workspace's queued and running jobs (of `session` when given), as
 /// they are now (a job whose worker is gone is recorded lost and left out).
 pub fn active_jobs(store: &Store, session: Option<&str>) -> Result<Vec<Job>, Failure> {
+    still_active(store, store.active_ids()?, session)
+}
+
+/// The active foreground jobs of `session`: only the records the index names
+/// as such are read.
+pub fn foreground_jobs(store: &Store, session: &str) -> Result<Vec<Job>, Failure> {
+    let mut jobs = still_active(store, store.foreground_ids(session)?, Some(session))?;
+    jobs.retain(|job| !job.background);
+    Ok(jobs)
+}
+
+/// Those of `ids` (the index's word, a superset) whose record says they are
+/// active, of `session` when given.
+fn still_active(store: &Store, ids: Vec<u64>, session: Option<&str>) -> Result<Vec<Job>, Failure> {
     let mut jobs = Vec::new();
-    for id in store.active_ids()? {
+    for id in ids {
         match store.get(id) {
             Ok(job)
                 if job.status.is_active()

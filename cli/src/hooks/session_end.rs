@@ -11,7 +11,7 @@ use bgjobs_store::{tree, Store};
 
 use crate::context;
 use crate::failure::{Failure, Outcome};
-use crate::jobs::{active_jobs, cancel_many, ids};
+use crate::jobs::{cancel_many, foreground_jobs};
 use crate::platform;
 use bgjobs::hook_event::Event;
 
@@ -28,27 +28,12 @@ pub fn run(store: &Store, event: &Event) -> Outcome {
         s.end_reason = event.reason.clone();
     })?;
     let mut foreground = Vec::new();
-    // Only foreground jobs are stopped: the index names the session's own.
-    let candidates = match store.foreground_ids(session)? {
-        Some(ids) => ids,
-        None => ids(&active_jobs(store, Some(session))?),
-    };
-    for id in candidates {
-        let job = match store.update(id, |j| {
+    for job in foreground_jobs(store, session)? {
+        let job = store.update(job.id, |j| {
             if j.status.is_active() && !j.background && j.cancel_requested.is_none() {
                 j.cancel_requested = Some(REASON.into());
             }
-        }) {
-            Ok(job) => job,
-            // Pruned since the index named it.
-            Err(bgjobs_store::Error::UnknownJob(_)) => continue,
-            // Moved aside and reported; it must not stop the others.
-            Err(e @ bgjobs_store::Error::Corrupt { .. }) => {
-                eprintln!("bgjobs: warning: {e}");
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
+        })?;
         if job.background || !job.status.is_active() {
             continue;
         }

@@ -119,15 +119,18 @@ impl Store {
         fsio::deferred::open_to_keep(&self.dir.join("index.json"))
     }
 
-    /// The active foreground jobs of `session` (a superset), or `None` when
-    /// the index does not know them yet: read every active job then.
-    pub fn foreground_ids(&self, session: &str) -> Result<Option<Vec<u64>>> {
-        Ok(self.index()?.foreground.map(|list| {
-            list.into_iter()
+    /// The active foreground jobs of `session` (a superset): every active
+    /// job while the index has no such list (one written by an older bgjobs).
+    pub fn foreground_ids(&self, session: &str) -> Result<Vec<u64>> {
+        let index = self.index()?;
+        Ok(match index.foreground {
+            Some(list) => list
+                .into_iter()
                 .filter(|u| u.session == session)
                 .map(|u| u.id)
-                .collect()
-        }))
+                .collect(),
+            None => index.active,
+        })
     }
 
     /// Jobs held back by their queue or their `after` jobs (a superset).
